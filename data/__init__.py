@@ -1,0 +1,3 @@
+"""Dataset preparation: converts sources into the project's TFRecord format."""
+
+from models import keras_env  # noqa: F401  (selects Keras 3 before anything imports TensorFlow)

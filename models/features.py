@@ -1,0 +1,28 @@
+"""The one place that names the example features and their transformed keys.
+
+Raw examples (the format ``data/`` writes, documented in README.md "Data format"):
+
+* ``key``: bytes, a stable id per example; ImportExampleGen hashes it to pick the split.
+* ``image``: bytes, ``height * width * channels`` uint8 pixels in row-major HWC order.
+* ``height``, ``width``, ``channels``: int64, the image's shape; the schema pins them so
+  images of another size are anomalies the validation gate stops.
+* ``label``: int64 class index in ``[0, num_classes)``.
+"""
+
+KEY = "key"
+IMAGE = "image"
+HEIGHT = "height"
+WIDTH = "width"
+CHANNELS = "channels"
+LABEL = "label"
+
+SHAPE_KEYS = (HEIGHT, WIDTH, CHANNELS)
+
+# Keys of the model's serving outputs.
+PROBABILITIES = "probabilities"
+CLASSES = "classes"
+
+
+def transformed_name(key: str) -> str:
+    """Returns the name Transform gives the feature ``key``."""
+    return key + "_xf"

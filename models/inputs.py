@@ -1,0 +1,43 @@
+"""tf.data input for the Tuner and Trainer, read from Transform's output."""
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx_bsl.public.tfxio import TensorFlowDatasetOptions
+
+from models import features
+from models.settings import TrainingSettings
+
+IMAGE_XF = features.transformed_name(features.IMAGE)
+LABEL_XF = features.transformed_name(features.LABEL)
+
+
+def dataset(
+    file_pattern, data_accessor, tf_transform_output: tft.TFTransformOutput, batch_size: int, shuffle: bool, seed: int
+) -> tf.data.Dataset:
+    """One pass over the transformed examples as (image batch, label batch)."""
+    options = TensorFlowDatasetOptions(
+        batch_size=batch_size, label_key=LABEL_XF, num_epochs=1, shuffle=shuffle, shuffle_seed=seed
+    )
+    data = data_accessor.tf_dataset_factory(file_pattern, options, tf_transform_output.transformed_metadata.schema)
+    return data.map(lambda x, y: (x[IMAGE_XF], y)).prefetch(tf.data.AUTOTUNE)
+
+
+def datasets(fn_args, tf_transform_output: tft.TFTransformOutput, settings: TrainingSettings) -> tuple:
+    """The (train, eval) datasets for a Tuner or Trainer run."""
+    train = dataset(
+        fn_args.train_files,
+        fn_args.data_accessor,
+        tf_transform_output,
+        settings.batch_size,
+        shuffle=True,
+        seed=settings.seed,
+    )
+    evaluation = dataset(
+        fn_args.eval_files,
+        fn_args.data_accessor,
+        tf_transform_output,
+        settings.batch_size,
+        shuffle=False,
+        seed=settings.seed,
+    )
+    return train, evaluation

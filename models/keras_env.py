@@ -1,0 +1,17 @@
+"""Selects Keras 3 for ``tf.keras`` before TensorFlow is first imported.
+
+TensorFlow 2.16 ships Keras 3, but ``tensorflow_transform`` sets ``TF_USE_LEGACY_KERAS=1``
+at import time when the variable is unset, so what ``tf.keras`` means would depend on import
+order. KerasTuner 1.4.8 accepts only Keras 3 models, so the project pins Keras 3 here, in the
+first module every entry point imports (see BUILD_NOTES.md, "Keras 2 or 3").
+"""
+
+import os
+import sys
+
+if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") not in (None, "0"):
+    raise RuntimeError(
+        "TensorFlow was imported with TF_USE_LEGACY_KERAS set to 1 before this project; "
+        "import the project first or unset TF_USE_LEGACY_KERAS (it needs Keras 3)."
+    )
+os.environ["TF_USE_LEGACY_KERAS"] = "0"

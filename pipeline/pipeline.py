@@ -1,0 +1,183 @@
+"""``create_pipeline``: the one DAG every runner (local, Vertex, Kubeflow) executes.
+
+It knows no orchestrator: runners hand it a ``PipelineConfig`` and a metadata connection.
+Each stage has its own small builder so the DAG reads top to bottom.
+"""
+
+import hashlib
+import os
+from typing import NamedTuple
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+from models import features
+from models.settings import TrainingSettings
+from pipeline.config import PROJECT_ROOT, RECORD_PATTERN, PipelineConfig
+from pipeline.gate import AnomaliesGate
+
+SPLITS = ("train", "eval")
+MODULES = "models"
+
+
+class DataStage(NamedTuple):
+    example_gen: tfx.components.ImportExampleGen
+    statistics_gen: tfx.components.StatisticsGen
+    schema_gen: object  # ImportSchemaGen or SchemaGen
+    example_validator: tfx.components.ExampleValidator
+    gate: object
+
+
+class TrainingStage(NamedTuple):
+    transform: tfx.components.Transform
+    tuner: tfx.components.Tuner | None
+    trainer: tfx.components.Trainer
+
+
+class EvaluationStage(NamedTuple):
+    resolver: tfx.dsl.Resolver
+    evaluator: tfx.components.Evaluator
+    pusher: tfx.components.Pusher
+
+
+def code_version() -> str:
+    """Fingerprint of the module code the components import by name (see TrainingSettings)."""
+    digest = hashlib.sha256()
+    models_dir = os.path.join(PROJECT_ROOT, MODULES)
+    for name in sorted(os.listdir(models_dir)):
+        if name.endswith(".py"):
+            with open(os.path.join(models_dir, name), "rb") as f:
+                digest.update(name.encode() + f.read())
+    return digest.hexdigest()[:16]
+
+
+def training_settings(config: PipelineConfig) -> TrainingSettings:
+    """The ``custom_config`` shared by Transform, Tuner and Trainer."""
+    return TrainingSettings(
+        image_shape=config.image_shape,
+        num_classes=config.num_classes,
+        batch_size=config.batch_size,
+        epochs=config.train_epochs,
+        early_stopping_patience=config.early_stopping_patience,
+        max_trials=config.tuner_max_trials,
+        tuner_epochs=config.tuner_epochs,
+        seed=config.seed,
+        code_version=code_version(),
+    )
+
+
+def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+    """Accuracy must clear the lower bound and not regress against the latest blessed model."""
+    accuracy = tfma.MetricConfig(
+        class_name="SparseCategoricalAccuracy",
+        threshold=tfma.MetricThreshold(
+            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.accuracy_lower_bound}),
+            # A tiny slack absorbs float noise when the candidate equals the baseline.
+            change_threshold=tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                absolute={"value": -config.regression_tolerance - 1e-10},
+            ),
+        ),
+    )
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name="serving_default", label_key=features.LABEL, prediction_key=features.PROBABILITIES
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LABEL])],
+        metrics_specs=[tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount"), accuracy])],
+    )
+
+
+def data_stage(config: PipelineConfig) -> DataStage:
+    """Ingest with a reproducible hash split on the key, describe, validate and gate."""
+    buckets = dict(zip(SPLITS, config.split_buckets, strict=True))
+    example_gen = tfx.components.ImportExampleGen(
+        input_base=config.data_root,
+        input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="all", pattern=RECORD_PATTERN)]),
+        output_config=tfx.proto.Output(
+            split_config=tfx.proto.SplitConfig(
+                splits=[tfx.proto.SplitConfig.Split(name=s, hash_buckets=n) for s, n in buckets.items()],
+                partition_feature_name=features.KEY,
+            )
+        ),
+    )
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    if config.use_schema_gen:
+        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    else:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
+    return DataStage(example_gen, statistics_gen, schema_gen, example_validator, gate)
+
+
+def training_stage(config: PipelineConfig, data: DataStage) -> TrainingStage:
+    """Transform, then (optionally) tune, then train with the best hyperparameters."""
+    settings = training_settings(config).to_custom_config()
+    transform = tfx.components.Transform(
+        examples=data.example_gen.outputs["examples"],
+        schema=data.schema_gen.outputs["schema"],
+        preprocessing_fn=f"{MODULES}.preprocessing.preprocessing_fn",
+        custom_config=settings,
+    )
+    transform.add_upstream_node(data.gate)  # no data-flow edge: the gate only has to pass first
+    training_inputs = dict(
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=data.schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config=settings,
+    )
+    tuner = None
+    if config.enable_tuning:
+        tuner = tfx.components.Tuner(tuner_fn=f"{MODULES}.tuning.tuner_fn", **training_inputs)
+    trainer = tfx.components.Trainer(
+        run_fn=f"{MODULES}.training.run_fn",
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
+        **training_inputs,
+    )
+    return TrainingStage(transform, tuner, trainer)
+
+
+def evaluation_stage(config: PipelineConfig, data: DataStage, training: TrainingStage) -> EvaluationStage:
+    """Evaluate against the latest blessed model and push only a blessed one."""
+    resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=data.example_gen.outputs["examples"],
+        model=training.trainer.outputs["model"],
+        baseline_model=resolver.outputs["model"],
+        eval_config=eval_config(config),
+    )
+    pusher = tfx.components.Pusher(
+        model=training.trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)
+        ),
+    )
+    return EvaluationStage(resolver, evaluator, pusher)
+
+
+def create_pipeline(config: PipelineConfig, metadata_connection_config=None) -> tfx.dsl.Pipeline:
+    """Builds the full DAG for ``config``; the runner supplies the metadata connection."""
+    data = data_stage(config)
+    training = training_stage(config, data)
+    evaluation = evaluation_stage(config, data, training)
+    components = [c for stage in (data, training, evaluation) for c in stage if c is not None]
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=components,
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(config.beam_args),
+    )
