@@ -126,14 +126,13 @@ def get_config(
     if quick:
         values.update(tuner_max_trials=1, tuner_epochs=1, train_epochs=3, accuracy_lower_bound=0.5)
     values.update(overrides)
-    if "image_shape" not in values or "num_classes" not in values:
-        if values.get("use_schema_gen"):
+    if values.get("use_schema_gen"):
+        if "image_shape" not in values or "num_classes" not in values:
             raise ConfigError("use_schema_gen needs image_shape and num_classes: there is no curated schema")
+    else:
         shape, classes = schema_facts(values["schema_path"])
         values.setdefault("image_shape", shape)
         values.setdefault("num_classes", classes)
-    elif not values.get("use_schema_gen"):
-        shape, classes = schema_facts(values["schema_path"])
         if (tuple(values["image_shape"]), values["num_classes"]) != (shape, classes):
             raise ConfigError(
                 f"{values['schema_path']} describes images {shape} with {classes} classes, but the config "

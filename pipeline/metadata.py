@@ -91,3 +91,38 @@ def latest_run(store: mlmd.MetadataStore, pipeline_name: str) -> RunRecord:
     if not records:
         raise MetadataError(f"no runs of pipeline {pipeline_name!r} in this store")
     return records[-1]
+
+
+def output_artifacts(store: mlmd.MetadataStore, run_id: str, type_name: str) -> list:
+    """The artifacts of type ``type_name`` (e.g. ``ModelBlessing``) produced in run ``run_id``."""
+    context = store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+    if context is None:
+        raise MetadataError(f"no run {run_id!r} in this store")
+    artifact_type = store.get_artifact_type(type_name)
+    executions = [e.id for e in store.get_executions_by_context(context.id)]
+    outputs = {
+        event.artifact_id
+        for event in store.get_events_by_execution_ids(executions)
+        if event.type == metadata_store_pb2.Event.OUTPUT
+    }
+    return [a for a in store.get_artifacts_by_id(sorted(outputs)) if a.type_id == artifact_type.id]
+
+
+def execution_inputs(store: mlmd.MetadataStore, run_id: str, node: str) -> dict:
+    """Maps each input key of ``node``'s execution in run ``run_id`` to its artifacts."""
+    context = store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+    if context is None:
+        raise MetadataError(f"no run {run_id!r} in this store")
+    node_type = store.get_context_type(NODE_CONTEXT)
+    for execution in store.get_executions_by_context(context.id):
+        nodes = {c.name.rsplit(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id)
+                 if c.type_id == node_type.id}  # fmt: skip
+        if node not in nodes:
+            continue
+        inputs = {}
+        for event in store.get_events_by_execution_ids([execution.id]):
+            if event.type == metadata_store_pb2.Event.INPUT:
+                key = event.path.steps[0].key
+                inputs.setdefault(key, []).extend(store.get_artifacts_by_id([event.artifact_id]))
+        return inputs
+    raise MetadataError(f"node {node!r} did not execute in run {run_id!r}")

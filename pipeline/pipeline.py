@@ -13,6 +13,7 @@ from tfx import v1 as tfx
 
 from models import features
 from models.settings import TrainingSettings
+from pipeline import baseline
 from pipeline.config import PROJECT_ROOT, RECORD_PATTERN, PipelineConfig
 from pipeline.gate import AnomaliesGate
 
@@ -147,14 +148,17 @@ def training_stage(config: PipelineConfig, data: DataStage) -> TrainingStage:
 def evaluation_stage(config: PipelineConfig, data: DataStage, training: TrainingStage) -> EvaluationStage:
     """Evaluate against the latest blessed model and push only a blessed one."""
     resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        strategy_class=baseline.LatestBlessedOtherModelStrategy,
+        **{
+            baseline.MODEL: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            baseline.MODEL_BLESSING: tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+            baseline.CANDIDATE: training.trainer.outputs["model"],
+        },
     ).with_id("latest_blessed_model_resolver")
     evaluator = tfx.components.Evaluator(
         examples=data.example_gen.outputs["examples"],
         model=training.trainer.outputs["model"],
-        baseline_model=resolver.outputs["model"],
+        baseline_model=resolver.outputs[baseline.MODEL],
         eval_config=eval_config(config),
     )
     pusher = tfx.components.Pusher(

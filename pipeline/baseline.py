@@ -1,0 +1,33 @@
+"""Resolves the Evaluator's baseline: the latest blessed model other than the candidate.
+
+TFX's LatestBlessedModelStrategy hands a re-run its own cached model as the baseline: the
+Evaluator then compares the model with itself, re-executes because its inputs changed, and
+the Pusher pushes the same model again. Leaving the candidate out keeps a re-run on unchanged
+inputs fully cached, and a new model is still held against the one serving before it.
+"""
+
+from typing import Dict, List, Optional
+
+from tfx import types
+from tfx.dsl.input_resolution.strategies import latest_blessed_model_strategy
+
+MODEL = "model"
+MODEL_BLESSING = "model_blessing"
+CANDIDATE = "candidate"
+
+
+class LatestBlessedOtherModelStrategy(latest_blessed_model_strategy.LatestBlessedModelStrategy):
+    """Latest blessed Model whose id differs from the ``candidate`` channel's models."""
+
+    def resolve_artifacts(self, store, input_dict: Dict[str, List[types.Artifact]]) -> Optional[dict]:
+        """Returns {model, model_blessing, candidate}; model is empty when there is no baseline."""
+        candidates = list(input_dict.get(CANDIDATE, []))
+        candidate_ids = {artifact.id for artifact in candidates}
+        others = [model for model in input_dict.get(MODEL, []) if model.id not in candidate_ids]
+        blessings = list(input_dict.get(MODEL_BLESSING, []))
+        if others and blessings:
+            resolved = self._resolve({MODEL: others, MODEL_BLESSING: blessings}, MODEL, MODEL_BLESSING)
+        else:
+            resolved = {MODEL: [], MODEL_BLESSING: []}
+        resolved[CANDIDATE] = candidates
+        return resolved

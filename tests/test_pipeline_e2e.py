@@ -1,0 +1,174 @@
+"""End to end: the whole local pipeline on a slice of MNIST-10k, checked through MLMD.
+
+One module-scoped run is shared: it is checked, re-run to prove caching, then fed bad data to
+prove the gate stops the run and the pushed model stays. Tests run in file order.
+"""
+
+import os
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import tree_digest
+
+from data import format as record_format
+from data import prepare, sources
+from models import features
+from pipeline import local_runner
+from pipeline import metadata as mlmd_lib
+
+SLICE = 2000
+COMPONENTS = {
+    "ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate", "Transform",
+    "Tuner", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher",
+}  # fmt: skip
+RESOLVER = "latest_blessed_model_resolver"
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, mnist_dir):
+    root = tmp_path_factory.mktemp("e2e")
+    data_root = str(root / "data" / "mnist")
+    prepare.prepare("mnist", data_root, source=mnist_dir, limit=SLICE)
+    flags = ["--dataset", "mnist", "--quick", "--output-root", str(root)]
+    config = local_runner.config_lib.parse_args(flags)
+    return types.SimpleNamespace(root=root, flags=flags, config=config, data_root=data_root)
+
+
+def latest(config) -> mlmd_lib.RunRecord:
+    return mlmd_lib.latest_run(mlmd_lib.open_store(config.metadata_path), config.pipeline_name)
+
+
+@pytest.fixture(scope="module")
+def first_run(workspace):
+    assert local_runner.main(workspace.flags) == 0
+    return latest(workspace.config)
+
+
+def pushed_versions(config) -> list:
+    return sorted(os.listdir(config.serving_dir))
+
+
+def test_every_component_executed(first_run):
+    assert first_run.states() == {node: "COMPLETE" for node in COMPONENTS}
+
+
+def test_model_was_blessed_and_pushed(workspace, first_run):
+    store = mlmd_lib.open_store(workspace.config.metadata_path)
+    (blessing,) = mlmd_lib.output_artifacts(store, first_run.run_id, "ModelBlessing")
+    assert blessing.custom_properties["blessed"].int_value == 1
+    (pushed,) = mlmd_lib.output_artifacts(store, first_run.run_id, "PushedModel")
+    assert pushed.custom_properties["pushed"].int_value == 1
+    (version,) = pushed_versions(workspace.config)
+    assert pushed.custom_properties["pushed_destination"].string_value.endswith(version)
+
+
+def test_pushed_model_predicts_on_raw_input(workspace, first_run, mnist_dir):
+    (version,) = pushed_versions(workspace.config)
+    loaded = tf.saved_model.load(os.path.join(workspace.config.serving_dir, version))
+    items = list(sources.mnist(mnist_dir, limit=32))
+    images = tf.constant([item.image.tobytes() for item in items])
+    by_image = loaded.signatures["serving_image"](image=images)
+    assert by_image[features.PROBABILITIES].shape == (32, 10)
+    assert by_image[features.CLASSES].shape == (32,)
+    accuracy = np.mean(by_image[features.CLASSES].numpy() == [item.label for item in items])
+    assert accuracy > 0.7  # three quick epochs on 1,600 images; chance is 0.1
+    # Serialized tf.Examples carrying only the image (no label, key or shape) give the same answer.
+    examples = []
+    for item in items:
+        example = record_format.to_example(item)
+        for key in list(example.features.feature):
+            if key != features.IMAGE:
+                del example.features.feature[key]
+        examples.append(example.SerializeToString())
+    by_example = loaded.signatures["serving_default"](examples=tf.constant(examples))
+    np.testing.assert_allclose(by_example[features.PROBABILITIES], by_image[features.PROBABILITIES], rtol=1e-5)
+
+
+def test_second_run_is_fully_cached(workspace, first_run):
+    assert local_runner.main(workspace.flags) == 0
+    rerun = latest(workspace.config)
+    assert rerun.run_id != first_run.run_id
+    expected = {node: "CACHED" for node in COMPONENTS}
+    expected[RESOLVER] = "COMPLETE"  # resolvers query MLMD afresh on every run; they have no cache
+    assert rerun.states() == expected
+    assert len(pushed_versions(workspace.config)) == 1
+
+
+def test_a_new_model_is_evaluated_against_the_blessed_one(workspace, first_run):
+    store = mlmd_lib.open_store(workspace.config.metadata_path)
+    (first_model,) = mlmd_lib.output_artifacts(store, first_run.run_id, "Model")
+    # Different training settings give a new model; the first one is the blessed baseline.
+    assert local_runner.main(workspace.flags + ["--enable-tuning", "false", "--train-epochs", "2"]) == 0
+    run = latest(workspace.config)
+    assert run.states()["Trainer"] == "COMPLETE" and run.states()["Evaluator"] == "COMPLETE"
+    store = mlmd_lib.open_store(workspace.config.metadata_path)
+    evaluator_inputs = mlmd_lib.execution_inputs(store, run.run_id, "Evaluator")
+    assert [a.id for a in evaluator_inputs["baseline_model"]] == [first_model.id]
+    assert [a.id for a in evaluator_inputs["model"]] != [first_model.id]
+
+
+def _bad_dataset(folder: str, mnist_dir: str, bad_examples: list) -> str:
+    """200 good MNIST examples plus ``bad_examples`` (tf.train.Example protos) in one folder."""
+    record_format.write_records(sources.mnist(mnist_dir, limit=200), folder, "good")
+    with tf.io.TFRecordWriter(os.path.join(folder, "bad.tfrecord")) as writer:
+        for example in bad_examples:
+            writer.write(example.SerializeToString())
+    return folder
+
+
+def _label_out_of_range(rng):
+    return [record_format.to_example(record_format.LabeledImage(f"bad-{i}", _image(rng), 12)) for i in range(5)]
+
+
+def _wrong_image_size(rng):
+    return [record_format.to_example(record_format.LabeledImage(f"bad-{i}", _image(rng, 20), 3)) for i in range(5)]
+
+
+def _missing_label(rng):
+    examples = [record_format.to_example(record_format.LabeledImage(f"bad-{i}", _image(rng), 3)) for i in range(5)]
+    for example in examples:
+        del example.features.feature[features.LABEL]
+    return examples
+
+
+def _image(rng, size=28):
+    return rng.integers(0, 256, (size, size, 1), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    "make_bad, named",
+    [(_label_out_of_range, "'label'"), (_wrong_image_size, "'height'"), (_missing_label, "'label'")],
+    ids=["label-out-of-range", "wrong-image-size", "missing-label"],
+)
+def test_anomalies_stop_the_run_before_training_and_keep_the_pushed_model(
+    workspace, first_run, mnist_dir, tmp_path, capsys, make_bad, named
+):
+    served = tree_digest(workspace.config.serving_dir)
+    data_root = _bad_dataset(str(tmp_path / "data"), mnist_dir, make_bad(np.random.default_rng(0)))
+    assert local_runner.main(workspace.flags + ["--data-root", data_root]) == 1
+    message = capsys.readouterr().err.strip().splitlines()
+    assert message[0] == "pipeline: run stopped: data anomalies stopped the run before training:"
+    assert any(named in line for line in message[1:])
+    states = latest(workspace.config).states()
+    assert states["AnomaliesGate"] == "FAILED"
+    assert not {"Transform", "Tuner", "Trainer", "Evaluator", "Pusher"} & set(states)
+    assert tree_digest(workspace.config.serving_dir) == served
+
+
+def test_corrupted_tfrecord_is_named_before_anything_runs(workspace, first_run, mnist_dir, tmp_path, capsys):
+    served = tree_digest(workspace.config.serving_dir)
+    runs_before = len(
+        mlmd_lib.runs(mlmd_lib.open_store(workspace.config.metadata_path), workspace.config.pipeline_name)
+    )
+    data_root = str(tmp_path / "data")
+    (path,) = record_format.write_records(sources.mnist(mnist_dir, limit=300), data_root, "mnist")
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) - 500)
+    assert local_runner.main(workspace.flags + ["--data-root", data_root]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"pipeline: run stopped: {path}: corrupted or truncated TFRecord file")
+    store = mlmd_lib.open_store(workspace.config.metadata_path)
+    assert len(mlmd_lib.runs(store, workspace.config.pipeline_name)) == runs_before
+    assert tree_digest(workspace.config.serving_dir) == served
