@@ -126,3 +126,22 @@ def execution_inputs(store: mlmd.MetadataStore, run_id: str, node: str) -> dict:
                 inputs.setdefault(key, []).extend(store.get_artifacts_by_id([event.artifact_id]))
         return inputs
     raise MetadataError(f"node {node!r} did not execute in run {run_id!r}")
+
+
+def evaluation_metrics(store: mlmd.MetadataStore, run_id: str) -> dict:
+    """The Evaluator's metrics in run ``run_id``: ``{"overall": {...}, "by_label": {label: {...}}}``."""
+    import tensorflow_model_analysis as tfma
+
+    evaluations = output_artifacts(store, run_id, "ModelEvaluation")
+    if not evaluations:
+        raise MetadataError(f"run {run_id!r} produced no model evaluation")
+    result = tfma.load_eval_result(evaluations[0].uri)
+    metrics = {"overall": {}, "by_label": {}}
+    for slice_key, by_output in result.slicing_metrics:
+        values = {name: value.get("doubleValue") for name, value in by_output[""][""].items()}
+        if not slice_key:
+            metrics["overall"] = values
+        else:
+            metrics["by_label"][int(slice_key[0][1])] = values
+    metrics["by_label"] = dict(sorted(metrics["by_label"].items()))
+    return metrics
