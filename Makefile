@@ -44,9 +44,9 @@ bench: $(STAMP)
 lock: $(STAMP)
 	$(VENV)/bin/uv pip compile requirements.in --python-version 3.10 -o requirements.lock
 
-# Infers a schema with SchemaGen from the data in DATA_ROOT and writes it to SCHEMA_OUT to curate.
+# Writes the latest SchemaGen schema (a run with --use-schema-gen true) to SCHEMA_OUT, ready to curate.
 schema: $(STAMP)
-	$(PY) -m pipeline.refresh_schema --data-root $(DATA_ROOT) --out $(SCHEMA_OUT) $(FLAGS)
+	$(PY) -m pipeline.refresh_schema --out $(SCHEMA_OUT) --output-root $(OUTPUT_ROOT) $(FLAGS)
 
 clean:
 	rm -rf $(OUTPUT_ROOT)

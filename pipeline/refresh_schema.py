@@ -1,0 +1,74 @@
+"""Writes a curated-ready schema from the latest SchemaGen run of a pipeline.
+
+For a new dataset: run the pipeline once with ``--use-schema-gen true --image-shape H,W,C
+--num-classes N``, then
+
+    python -m pipeline.refresh_schema --out schema/<name>/schema.pbtxt [the same pipeline flags]
+
+It takes SchemaGen's inferred schema from the metadata store and pins what the pipeline needs
+from a curated schema (the int domains of height, width, channels and label, from the
+config), so the result can be checked in and imported with ``--schema-path``.
+"""
+
+import argparse
+import os
+import sys
+
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from models import features
+from pipeline import config as config_lib
+from pipeline import metadata as mlmd_lib
+
+SCHEMA_FILE = "schema.pbtxt"
+
+
+def curate(schema: schema_pb2.Schema, config: config_lib.PipelineConfig) -> schema_pb2.Schema:
+    """Pins the shape features to the config's image shape and the label to its classes."""
+    domains = dict(zip(features.SHAPE_KEYS, config.image_shape, strict=True))
+    domains = {name: (size, size) for name, size in domains.items()}
+    domains[features.LABEL] = (0, config.num_classes - 1)
+    for feature in schema.feature:
+        if feature.name in domains:
+            feature.int_domain.min, feature.int_domain.max = domains.pop(feature.name)
+            feature.presence.min_fraction = 1.0
+    if domains:
+        raise config_lib.ConfigError(f"the inferred schema lacks feature(s) {', '.join(sorted(domains))}")
+    return schema
+
+
+def latest_inferred_schema(config: config_lib.PipelineConfig) -> schema_pb2.Schema:
+    """SchemaGen's output in the pipeline's most recent run that executed SchemaGen."""
+    store = mlmd_lib.open_store(config.metadata_path)
+    for run in reversed(mlmd_lib.runs(store, config.pipeline_name)):
+        for artifact in mlmd_lib.output_artifacts(store, run.run_id, "Schema"):
+            path = os.path.join(artifact.uri, SCHEMA_FILE)
+            if os.path.isfile(path):
+                with open(path) as f:
+                    return text_format.Parse(f.read(), schema_pb2.Schema())
+    raise mlmd_lib.MetadataError(
+        f"no SchemaGen output in pipeline {config.pipeline_name!r}: run it with --use-schema-gen"
+    )
+
+
+def main(argv=None) -> int:
+    """Entry point of ``python -m pipeline.refresh_schema``."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, help="where to write the schema, e.g. schema/faces/schema.pbtxt")
+    args, pipeline_flags = parser.parse_known_args(argv)
+    try:
+        config = config_lib.parse_args(pipeline_flags)
+        schema = curate(latest_inferred_schema(config), config)
+    except (config_lib.ConfigError, mlmd_lib.MetadataError) as err:
+        print(f"refresh_schema: error: {err}", file=sys.stderr)
+        return 2
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(text_format.MessageToString(schema))
+    print(f"wrote {args.out}; review it, commit it, and run with --schema-path {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
