@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import types
 
 import numpy as np
 import pytest
@@ -20,6 +21,30 @@ def mnist_dir() -> str:
     if not os.path.isfile(MNIST_IMAGES):
         pytest.skip(f"MNIST-10k not found at {MNIST_DIR}: set MNIST_DIR to a folder with the t10k IDX files")
     return MNIST_DIR
+
+
+MNIST_SLICE = 2000  # examples in the shared end-to-end run: 1,600 train, 400 eval
+
+
+@pytest.fixture(scope="session")
+def mnist_run(tmp_path_factory, mnist_dir):
+    """One quick local pipeline run on a slice of MNIST-10k, shared by every test that needs one.
+
+    Returns the flags, config and data folder, and ``first_run``: that run as read from MLMD.
+    Tests may run the pipeline again with these flags; they must not delete what it wrote.
+    """
+    from data import prepare
+    from pipeline import local_runner
+    from pipeline import metadata as mlmd_lib
+
+    root = tmp_path_factory.mktemp("mnist-run")
+    flags = ["--dataset", "mnist", "--quick", "--output-root", str(root)]
+    config = local_runner.config_lib.parse_args(flags)
+    prepare.prepare("mnist", config.data_root, source=mnist_dir, limit=MNIST_SLICE)
+    assert local_runner.main(flags) == 0
+    store = mlmd_lib.open_store(config.metadata_path)
+    first_run = mlmd_lib.latest_run(store, config.pipeline_name)
+    return types.SimpleNamespace(root=root, flags=flags, config=config, data_root=config.data_root, first_run=first_run)
 
 
 def tree_digest(root: str) -> str:

@@ -1,11 +1,10 @@
 """End to end: the whole local pipeline on a slice of MNIST-10k, checked through MLMD.
 
-One module-scoped run is shared: it is checked, re-run to prove caching, then fed bad data to
-prove the gate stops the run and the pushed model stays. Tests run in file order.
+The session's shared run (conftest ``mnist_run``) is checked, re-run to prove caching, then fed
+bad data to prove the gate stops the run and the pushed model stays. Tests run in file order.
 """
 
 import os
-import types
 
 import numpy as np
 import pytest
@@ -13,12 +12,11 @@ import tensorflow as tf
 from conftest import tree_digest
 
 from data import format as record_format
-from data import prepare, sources
+from data import sources
 from models import features
 from pipeline import local_runner
 from pipeline import metadata as mlmd_lib
 
-SLICE = 2000
 COMPONENTS = {
     "ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate", "Transform",
     "Tuner", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher",
@@ -26,24 +24,18 @@ COMPONENTS = {
 RESOLVER = "latest_blessed_model_resolver"
 
 
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory, mnist_dir):
-    root = tmp_path_factory.mktemp("e2e")
-    data_root = str(root / "data" / "mnist")
-    prepare.prepare("mnist", data_root, source=mnist_dir, limit=SLICE)
-    flags = ["--dataset", "mnist", "--quick", "--output-root", str(root)]
-    config = local_runner.config_lib.parse_args(flags)
-    return types.SimpleNamespace(root=root, flags=flags, config=config, data_root=data_root)
-
-
 def latest(config) -> mlmd_lib.RunRecord:
     return mlmd_lib.latest_run(mlmd_lib.open_store(config.metadata_path), config.pipeline_name)
 
 
 @pytest.fixture(scope="module")
-def first_run(workspace):
-    assert local_runner.main(workspace.flags) == 0
-    return latest(workspace.config)
+def workspace(mnist_run):
+    return mnist_run
+
+
+@pytest.fixture(scope="module")
+def first_run(mnist_run):
+    return mnist_run.first_run
 
 
 def pushed_versions(config) -> list:

@@ -1,0 +1,59 @@
+"""The tfx CLI path from the README, with SchemaGen for a "new" dataset, then refresh_schema.
+
+`tfx pipeline create` + `tfx run create` on the digits data, configured through
+PIPELINE_FLAGS exactly as a user would, then the inferred schema is curated into a file that
+must match the checked-in digits schema's domains.
+"""
+
+import os
+import subprocess
+import sys
+
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from data import prepare
+from pipeline import config as config_lib
+from pipeline import metadata as mlmd_lib
+from pipeline import refresh_schema
+
+TFX = os.path.join(os.path.dirname(sys.executable), "tfx")
+RUNNER = os.path.join(config_lib.PROJECT_ROOT, "pipeline", "local_runner.py")
+
+
+def domains(schema: schema_pb2.Schema) -> dict:
+    return {f.name: (f.int_domain.min, f.int_domain.max) for f in schema.feature if f.HasField("int_domain")}
+
+
+def test_tfx_cli_runs_the_pipeline_with_schema_gen_and_the_schema_refreshes(tmp_path):
+    flags = ["--quick", "--output-root", str(tmp_path), "--pipeline-name", "digits-cli",
+             "--use-schema-gen", "true", "--image-shape", "8,8,1", "--num-classes", "10"]  # fmt: skip
+    config = config_lib.parse_args(flags)
+    prepare.prepare("digits", config.data_root)
+    env = dict(os.environ, PIPELINE_FLAGS=" ".join(flags), LOCAL_HOME=str(tmp_path / "tfx-cli-home"))
+    env.pop("TF_USE_LEGACY_KERAS", None)  # the project must choose Keras 3 itself
+    create = subprocess.run(
+        [TFX, "pipeline", "create", "--engine", "local", "--pipeline_path", RUNNER],
+        env=env, capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert create.returncode == 0, create.stderr[-3000:]
+    assert 'Pipeline "digits-cli" created successfully.' in create.stdout
+    run = subprocess.run(
+        [TFX, "run", "create", "--engine", "local", "--pipeline_name", "digits-cli"],
+        env=env, capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+
+    store = mlmd_lib.open_store(config.metadata_path)
+    (only_run,) = mlmd_lib.runs(store, "digits-cli")
+    assert only_run.states()["SchemaGen"] == "COMPLETE"
+    assert only_run.states()["Pusher"] == "COMPLETE"
+    assert len(os.listdir(config.serving_dir)) == 1
+
+    out = tmp_path / "schema" / "schema.pbtxt"
+    assert refresh_schema.main(["--out", str(out), *flags]) == 0
+    refreshed = text_format.Parse(out.read_text(), schema_pb2.Schema())
+    with open(config_lib.SCHEMAS["digits"]) as f:
+        curated = text_format.Parse(f.read(), schema_pb2.Schema())
+    assert domains(refreshed) == domains(curated)
+    assert config_lib.get_config("digits", schema_path=str(out)).image_shape == (8, 8, 1)
