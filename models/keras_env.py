@@ -9,7 +9,11 @@ first module every entry point imports (see BUILD_NOTES.md, "Keras 2 or 3").
 import os
 import sys
 
-if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") not in (None, "0"):
+# The tfx CLI imports TensorFlow (and so tensorflow_transform's Keras 2 default) before it loads
+# a runner file, but only to compile the DSL there: `tfx run create` trains in a fresh process,
+# where this module runs first. Anywhere else a Keras 2 TensorFlow would break the Tuner later.
+_IN_TFX_CLI = "tfx.tools.cli.handler.base_handler" in sys.modules
+if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") not in (None, "0") and not _IN_TFX_CLI:
     raise RuntimeError(
         "TensorFlow was imported with TF_USE_LEGACY_KERAS set to 1 before this project; "
         "import the project first or unset TF_USE_LEGACY_KERAS (it needs Keras 3)."
