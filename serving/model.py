@@ -1,0 +1,196 @@
+"""One loaded model version, and the manager that serves the newest one and swaps in new pushes."""
+
+import logging
+import os
+import threading
+from typing import Dict, Iterator, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+from google.protobuf import json_format
+from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2, struct_pb2
+
+from models import features
+from serving import versions
+
+log = logging.getLogger(__name__)
+
+IMAGE_XF = features.transformed_name(features.IMAGE)
+# TensorFlow's own entry in signature_def, not a signature clients call; TF Serving hides it too.
+INIT_OP_SIGNATURE = "__saved_model_init_op"
+
+
+class ModelError(Exception):
+    """A version folder that holds no model this package can serve."""
+
+
+def read_meta_graph(version_dir: str) -> meta_graph_pb2.MetaGraphDef:
+    """The one MetaGraphDef of the SavedModel in ``version_dir`` (what ``tf.saved_model.save`` writes)."""
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(version_dir, versions.SAVED_MODEL_FILE), "rb") as f:
+        saved_model.ParseFromString(f.read())
+    if len(saved_model.meta_graphs) != 1:
+        raise ModelError(f"{version_dir}: expected one MetaGraphDef, found {len(saved_model.meta_graphs)}")
+    return saved_model.meta_graphs[0]
+
+
+def image_shape_of(meta_graph: meta_graph_pb2.MetaGraphDef) -> Tuple[int, int, int]:
+    """The (height, width, channels) that the model's transform graph reshapes raw pixel bytes to.
+
+    The export stores no shape metadata, but the SavedModel's object graph records the output
+    TensorSpec of every concrete function, and those of the transform graph and its Keras layer
+    return the transformed image as [batch, height, width, channels]
+    (``models/preprocessing.py`` reshapes to the ``image_shape`` of Transform's custom_config).
+    """
+    shapes = set()
+    for function in meta_graph.object_graph_def.concrete_functions.values():
+        shapes.update(_transformed_image_shapes(function.output_signature))
+    if len(shapes) != 1:
+        raise ModelError(f"expected one shape for the transformed {IMAGE_XF!r}, found {sorted(shapes) or 'none'}")
+    return shapes.pop()
+
+
+def _transformed_image_shapes(value: struct_pb2.StructuredValue) -> Iterator[Tuple[int, int, int]]:
+    """Yields the (height, width, channels) of each fully known ``IMAGE_XF`` TensorSpec inside ``value``."""
+    kind = value.WhichOneof("kind")
+    if kind == "dict_value":
+        for key, field in value.dict_value.fields.items():
+            if key == IMAGE_XF and field.WhichOneof("kind") == "tensor_spec_value":
+                dims = tuple(dim.size for dim in field.tensor_spec_value.shape.dim)
+                if len(dims) == 4 and min(dims[1:]) > 0:
+                    yield dims[1:]
+            else:
+                yield from _transformed_image_shapes(field)
+    elif kind in ("list_value", "tuple_value"):
+        for item in getattr(value, kind).values:
+            yield from _transformed_image_shapes(item)
+
+
+class ServedModel:
+    """One loaded version, warmed up: ``predict`` takes raw pixel bytes of ``image_shape``.
+
+    Every request runs the signature that takes ``features.IMAGE`` (``serving_image``); the
+    server decodes serialized tf.Examples itself, so one batch may mix both kinds of instance.
+    """
+
+    def __init__(self, version: int, path: str):
+        meta_graph = read_meta_graph(path)
+        self.version = version
+        self.path = path
+        self.image_shape = image_shape_of(meta_graph)
+        self.image_bytes = int(np.prod(self.image_shape))
+        self.signature_defs = {k: v for k, v in meta_graph.signature_def.items() if k != INIT_OP_SIGNATURE}
+        self.image_input = features.IMAGE
+        self.image_signature = self._signature_taking(self.image_input)
+        self.examples_signature = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
+        if self.examples_signature not in self.signature_defs:
+            raise ModelError(f"{path}: no {self.examples_signature!r} signature")
+        (self.examples_input,) = self.signature_defs[self.examples_signature].inputs
+        # The loaded object owns the variables; the signature alone would lose them to garbage collection.
+        self._loaded = tf.saved_model.load(path)
+        self._predict = self._loaded.signatures[self.image_signature]
+        # The first call initializes the function; doing it here keeps that off the first request.
+        self.predict([bytes(self.image_bytes)])
+
+    def _signature_taking(self, input_name: str) -> str:
+        """The name of the signature whose only input is ``input_name``."""
+        for name, signature in self.signature_defs.items():
+            if list(signature.inputs) == [input_name]:
+                return name
+        raise ModelError(f"{self.path}: no signature takes only {input_name!r}")
+
+    def predict(self, images: Sequence[bytes]) -> Dict[str, np.ndarray]:
+        """Runs the model on raw uint8 HWC pixel bytes; returns each output as a batch-first array."""
+        outputs = self._predict(**{self.image_input: tf.constant(list(images), dtype=tf.string)})
+        return {name: tensor.numpy() for name, tensor in outputs.items()}
+
+    def metadata(self) -> dict:
+        """TF Serving's ``metadata`` object: the signature defs, plus this project's ``image_shape``."""
+        signature_defs = {
+            name: json_format.MessageToDict(
+                signature, including_default_value_fields=True, preserving_proto_field_name=True
+            )
+            for name, signature in self.signature_defs.items()
+        }
+        return {"signature_def": {"signature_def": signature_defs}, "image_shape": list(self.image_shape)}
+
+
+class ModelManager:
+    """Serves the newest complete version under ``serving_dir``; a poll thread swaps in newer ones.
+
+    A new version is loaded and warmed up in full before one assignment makes it current, so a
+    request (which reads ``current`` once) finishes on the version it started with. A version is
+    loaded once its files stop changing between two polls; one that fails to load is logged,
+    skipped until its files change, and the previous version keeps serving.
+    """
+
+    def __init__(self, serving_dir: str, poll_seconds: float = 1.0):
+        self.serving_dir = serving_dir
+        self.poll_seconds = poll_seconds
+        self._current: Optional[ServedModel] = None
+        self._seen: Dict[int, Tuple] = {}  # each newer version's fingerprint at the last poll
+        self._failed: Dict[int, Tuple] = {}  # the fingerprint a version failed to load with
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def current(self) -> Optional[ServedModel]:
+        """The version serving now, or None before any loaded."""
+        return self._current
+
+    def poll(self, settle: bool = True) -> bool:
+        """Loads the newest version newer than the current one; returns whether it swapped.
+
+        With ``settle`` a version is loaded only when its files are the same as at the last poll.
+        """
+        current = self._current
+        found = versions.list_versions(self.serving_dir)
+        for version in sorted((v for v in found if current is None or v > current.version), reverse=True):
+            stamp = versions.fingerprint(found[version])
+            settled = self._seen.get(version) == stamp
+            self._seen[version] = stamp
+            if settle and not settled:
+                return False  # still being written: wait rather than load an older one meanwhile
+            if self._failed.get(version) == stamp:
+                continue
+            try:
+                model = ServedModel(version, found[version])
+            except Exception:
+                log.exception(
+                    "failed to load version %d from %s; still serving %s",
+                    version,
+                    found[version],
+                    f"version {current.version}" if current else "nothing",
+                )
+                self._failed[version] = stamp
+                continue
+            self._current = model
+            self._seen = {v: s for v, s in self._seen.items() if v > version}
+            self._failed = {v: s for v, s in self._failed.items() if v > version}
+            log.info("serving version %d from %s (image shape %s)", version, model.path, model.image_shape)
+            return True
+        return False
+
+    def start(self) -> None:
+        """Loads the newest version now (not waiting for it to settle) and starts polling."""
+        if not self.poll(settle=False):
+            log.warning(
+                "no loadable model version under %s yet; polling every %ss", self.serving_dir, self.poll_seconds
+            )
+        self._thread = threading.Thread(target=self._poll_forever, name="model-poller", daemon=True)
+        self._thread.start()
+
+    def _poll_forever(self) -> None:
+        """The poll thread's loop, until ``stop``."""
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.poll()
+            except Exception:
+                # e.g. the serving folder is briefly unreadable: keep the current version, poll again.
+                log.exception("polling %s failed", self.serving_dir)
+
+    def stop(self) -> None:
+        """Stops the poll thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()

@@ -1,0 +1,77 @@
+"""Predicts with a pushed model on a file of JSON instances, like ``gcloud ai-platform predict --json-instances``.
+
+    python -m serving.predict --model-dir outputs/serving/digits-convnet --json-instances instances.json
+
+``--model-dir`` is a serving folder (its newest version is used) or one version folder. The file
+holds one JSON instance per line (newline-delimited JSON) or one object ``{"instances": [...]}``
+(optionally with ``"signature_name"``); an instance takes any form the REST server takes
+(serving/codec.py). Prints one line per instance, ``{"classes": ..., "probabilities": [...]}``,
+in the file's order. A bad file or instance ends with one line naming it and exit code 1.
+"""
+
+import argparse
+import json
+import sys
+from typing import List, Tuple
+
+from serving import codec, versions
+from serving.model import ServedModel
+
+
+def read_instances(path: str) -> Tuple[List[Tuple[str, object]], str]:
+    """The file's (where, instance) pairs, ``where`` naming each for errors, and its ``signature_name``."""
+    with open(path) as f:
+        text = f.read()
+    try:
+        whole = json.loads(text)
+    except (ValueError, RecursionError):
+        whole = None  # not one JSON document: newline-delimited
+    if isinstance(whole, dict) and codec.ROWS in whole:
+        instances = whole[codec.ROWS]
+        if not isinstance(instances, list):
+            raise codec.InputError(f'{path}: "{codec.ROWS}" must be a list')
+        return [(f"{path} {codec.ROWS}[{i}]", value) for i, value in enumerate(instances)], whole.get(
+            codec.SIGNATURE_NAME, ""
+        )
+    located = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                located.append((f"{path} line {number}", json.loads(line)))
+            except (ValueError, RecursionError) as e:
+                raise codec.InputError(f"{path} line {number}: malformed JSON: {e}") from None
+    return located, ""
+
+
+def main(argv=None) -> int:
+    """Prints the model's classes and probabilities for every instance in the file."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", required=True, help="a serving folder (newest version) or one version")
+    parser.add_argument("--json-instances", required=True, help="newline-delimited JSON, or {'instances': [...]}")
+    parser.add_argument("--signature-name", default="", help="as in a request; default: the file's, else per instance")
+    parser.add_argument("--batch-size", type=int, default=256, help="instances per model call")
+    args = parser.parse_args(argv)
+    try:
+        version, path = versions.resolve(args.model_dir)
+        located, file_signature = read_instances(args.json_instances)
+        if not located:
+            raise codec.InputError(f"{args.json_instances}: no instances")
+        model = ServedModel(version, path)
+        kind = codec.signature_kind(args.signature_name or file_signature, model)
+        for start in range(0, len(located), args.batch_size):
+            images = []
+            for where, value in located[start : start + args.batch_size]:
+                try:
+                    images.append(codec.decode_instance(value, model, kind))
+                except codec.InputError as e:
+                    raise codec.InputError(f"{where}: {e}") from None
+            for prediction in codec.row_response(model.predict(images))["predictions"]:
+                print(json.dumps(prediction))
+    except (codec.InputError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

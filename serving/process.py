@@ -1,0 +1,87 @@
+"""Runs ``python -m serving.server`` in a child process on a free loopback port (benchmark and tests)."""
+
+import socket
+import subprocess
+import sys
+import time
+from typing import IO, List, Optional
+
+import httpx
+
+# Importing TensorFlow and loading the model take tens of seconds on a busy machine.
+READY_TIMEOUT_S = 600.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """The REST server as a child process; a context manager that waits until it answers.
+
+    Its stdout and stderr go to ``log_path``, which ``log()`` reads back (to show why it died).
+    """
+
+    def __init__(self, serving_dir: str, model_name: str, log_path: str, extra_args: Optional[List[str]] = None):
+        self.model_name = model_name
+        self.log_path = log_path
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = [
+            sys.executable,
+            "-m",
+            "serving.server",
+            "--serving-dir",
+            serving_dir,
+            "--model-name",
+            model_name,
+            "--port",
+            str(self.port),
+            *(extra_args or []),
+        ]
+        self._process: Optional[subprocess.Popen] = None
+        self._log_file: Optional[IO] = None
+
+    def __enter__(self) -> "ServerProcess":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Starts the server and returns once ``GET /v1/models/{name}`` answers 200."""
+        self._log_file = open(self.log_path, "ab")
+        self._process = subprocess.Popen(self.args, stdout=self._log_file, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"the server exited with {self._process.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/v1/models/{self.model_name}", timeout=5).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass  # not listening yet
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"the server did not answer within {READY_TIMEOUT_S:.0f} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        """Stops the server (SIGTERM, which uvicorn handles by finishing open requests)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._log_file is not None:
+            self._log_file.close()
+
+    def log(self) -> str:
+        """What the server has printed so far."""
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
