@@ -9,11 +9,13 @@ inputs fully cached, and a new model is still held against the one serving befor
 from typing import Dict, List, Optional
 
 from tfx import types
+from tfx import v1 as tfx
 from tfx.dsl.input_resolution.strategies import latest_blessed_model_strategy
 
 MODEL = "model"
 MODEL_BLESSING = "model_blessing"
 CANDIDATE = "candidate"
+RESOLVER_ID = "latest_blessed_model_resolver"
 
 
 class LatestBlessedOtherModelStrategy(latest_blessed_model_strategy.LatestBlessedModelStrategy):
@@ -31,3 +33,22 @@ class LatestBlessedOtherModelStrategy(latest_blessed_model_strategy.LatestBlesse
             resolved = {MODEL: [], MODEL_BLESSING: []}
         resolved[CANDIDATE] = candidates
         return resolved
+
+
+def resolver(strategy: str, candidate: types.BaseChannel) -> tfx.dsl.Resolver:
+    """The Resolver whose ``model`` output is the Evaluator's baseline, for a ``PipelineConfig.baseline_strategy``.
+
+    "latest_blessed_other" also reads the ``candidate`` channel to leave it out. "latest_blessed"
+    is TFX's stock strategy with only the model and blessing channels: the Kubeflow V2 compiler
+    turns exactly that shape into its two query tasks and rejects any other strategy class.
+    """
+    channels = {
+        MODEL: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        MODEL_BLESSING: tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    }
+    if strategy == "latest_blessed":
+        strategy_class = tfx.dsl.experimental.LatestBlessedModelStrategy
+    else:
+        strategy_class = LatestBlessedOtherModelStrategy
+        channels[CANDIDATE] = candidate
+    return tfx.dsl.Resolver(strategy_class=strategy_class, **channels).with_id(RESOLVER_ID)

@@ -1,0 +1,21 @@
+# The pipeline image: TFX's own image plus this project, so every pipeline step, Vertex Training
+# job and Dataflow worker can import `pipeline` and `models`. Build and push it with Cloud Build
+# (cloudbuild.yaml; README.md, "Vertex AI and Kubeflow"), then name it as `image:` in the cloud config.
+# The tag must equal the TFX that compiles the pipeline (requirements.lock): the compiled spec
+# runs TFX's own entry points from this image.
+FROM gcr.io/tfx-oss-public/tfx:1.16.0
+
+# tensorflow_transform chooses Keras 2 at import time when this is unset, and TFX's executors
+# import it before the project's code; the project needs Keras 3 (BUILD_NOTES.md, "Keras 2 or 3").
+ENV TF_USE_LEGACY_KERAS=0
+
+# pipeline/cloud.py (IMAGE_PROJECT_ROOT) rewrites the curated schema's path to this folder.
+WORKDIR /pipeline
+COPY setup.py ./
+COPY data/ data/
+COPY models/ models/
+COPY pipeline/ pipeline/
+COPY schema/ schema/
+
+# --no-deps: TFX, TensorFlow and Beam stay the versions the base image was built and tested with.
+RUN python -m pip install --no-cache-dir --no-deps -e .

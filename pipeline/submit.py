@@ -1,0 +1,205 @@
+"""Submits a compiled pipeline to Vertex AI Pipelines or to a Kubeflow Pipelines (KFP 2) endpoint.
+
+    python -m pipeline.submit --cloud-config cloud.yaml                       # Vertex AI
+    python -m pipeline.submit --cloud-config cloud.yaml --target kfp --host https://HOST
+    python -m pipeline.submit --cloud-config cloud.yaml --param data_root=gs://BUCKET/data/mnist
+    python -m pipeline.submit --cloud-config cloud.yaml --dry-run             # prints the request, sends nothing
+
+It sends the job that ``make compile`` wrote (--spec, default outputs/compiled/pipeline.json),
+with its runtime parameters' defaults overridden by each --param. Google credentials are
+Application Default Credentials (``gcloud auth application-default login`` or
+GOOGLE_APPLICATION_CREDENTIALS), looked up only when sending. Exit status: 0 submitted,
+1 the service could not be reached or refused the job, 2 a wrong argument or configuration.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from typing import Sequence
+
+import yaml
+
+from pipeline import cloud as cloud_lib
+from pipeline.config import ConfigError
+
+TARGETS = ("vertex", "kfp")
+# Runtime parameter types as the compiled spec names them (schema 2.1, and 2.0's legacy names).
+PARAMETER_TYPES = {"STRING": str, "NUMBER_INTEGER": int, "INT": int, "NUMBER_DOUBLE": float, "DOUBLE": float}
+
+
+class SubmitError(RuntimeError):
+    """The service could not be reached or refused the job."""
+
+
+def default_spec() -> str:
+    """Where ``python -m pipeline.kubeflow_v2_runner`` writes the compiled job by default."""
+    return os.path.join(os.environ.get("PIPELINE_OUTPUT_ROOT", "outputs"), "compiled", "pipeline.json")
+
+
+def read_job(path: str) -> dict:
+    """The compiled PipelineJob (JSON with ``pipelineSpec`` and ``runtimeConfig``) at ``path``."""
+    try:
+        with open(path) as f:
+            job = json.load(f)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the compiled pipeline ({err.strerror}); run `make compile`") from err
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not JSON ({err})") from err
+    if not isinstance(job, dict) or "pipelineSpec" not in job:
+        raise ConfigError(f"{path}: not a compiled pipeline job (no pipelineSpec)")
+    return job
+
+
+def parameter_values(job: dict, overrides: Sequence[str]) -> dict:
+    """The job's runtime parameter defaults with each ``name=value`` override, typed as the spec declares."""
+    declared = job["pipelineSpec"]["root"].get("inputDefinitions", {}).get("parameters", {})
+    runtime = job.get("runtimeConfig", {})
+    # Schema 2.1 keeps plain values; 2.0 wraps each in {"stringValue": ...}-style objects.
+    values = dict(runtime.get("parameterValues") or {})
+    values.update({k: next(iter(v.values())) for k, v in (runtime.get("parameters") or {}).items()})
+    for pair in overrides:
+        name, sep, text = pair.partition("=")
+        if not sep or name not in declared:
+            raise ConfigError(f"--param {pair!r}: expected NAME=VALUE with NAME one of {sorted(declared)}")
+        kind = declared[name].get("parameterType") or declared[name].get("type")
+        try:
+            values[name] = PARAMETER_TYPES[kind](text)
+        except (KeyError, ValueError) as err:
+            raise ConfigError(f"--param {name}: {text!r} is not a {kind} value") from err
+    return values
+
+
+def build_request(args: argparse.Namespace, cloud: cloud_lib.CloudConfig, job: dict) -> dict:
+    """Everything that would be sent, as plain JSON values (what --dry-run prints)."""
+    request = {
+        "target": args.target,
+        "display_name": job.get("displayName") or job["pipelineSpec"]["pipelineInfo"]["name"],
+        "spec": os.path.abspath(args.spec),
+        "pipeline_root": args.pipeline_root or job.get("runtimeConfig", {}).get("gcsOutputDirectory", ""),
+        "parameter_values": parameter_values(job, args.param),
+        # None keeps each task's compiled caching option.
+        "enable_caching": False if args.no_cache else None,
+        "experiment": args.experiment,
+    }
+    if args.target == "vertex":
+        request.update(project=cloud.project, location=cloud.region, service_account=cloud.service_account or None)
+    else:
+        host = args.host or cloud.kfp_host
+        if not host:
+            raise ConfigError("--target kfp needs --host or kfp_host in the cloud config")
+        request.update(host=host)
+    return request
+
+
+def submit_vertex(request: dict) -> str:
+    """Creates the Vertex AI PipelineJob and returns its resource name."""
+    from google.cloud import aiplatform
+
+    job = aiplatform.PipelineJob(
+        display_name=request["display_name"],
+        template_path=request["spec"],
+        pipeline_root=request["pipeline_root"] or None,
+        parameter_values=request["parameter_values"],
+        enable_caching=request["enable_caching"],
+        project=request["project"],
+        location=request["location"],
+    )
+    job.submit(service_account=request["service_account"], experiment=request["experiment"])
+    return job.resource_name
+
+
+def submit_kfp(request: dict, job: dict) -> str:
+    """Starts a run on the KFP endpoint and returns its run id.
+
+    The KFP client reads a YAML PipelineSpec, not TFX's PipelineJob JSON, and does not read that
+    JSON's runtimeConfig: the spec goes to a temporary YAML file and every parameter value is sent.
+    """
+    import kfp
+
+    with tempfile.TemporaryDirectory() as folder:
+        package = os.path.join(folder, "pipeline.yaml")
+        with open(package, "w") as f:
+            yaml.safe_dump(job["pipelineSpec"], f, sort_keys=True)
+        result = kfp.Client(host=request["host"]).create_run_from_pipeline_package(
+            package,
+            arguments=request["parameter_values"],
+            run_name=request["display_name"],
+            experiment_name=request["experiment"],
+            pipeline_root=request["pipeline_root"] or None,
+            enable_caching=request["enable_caching"],
+        )
+    return result.run_id
+
+
+def send(request: dict, job: dict) -> str:
+    """Sends ``request``; failures to reach or authenticate become a ``SubmitError`` with one line."""
+    # Imported here, not at the top: aiplatform alone takes seconds, and --dry-run needs none of it.
+    import google.auth.exceptions
+    import urllib3.exceptions
+    from google.api_core import exceptions as api_exceptions
+    from kfp_server_api.exceptions import ApiException
+
+    try:
+        if request["target"] == "vertex":
+            return "Vertex AI pipeline job " + submit_vertex(request)
+        return f"Kubeflow Pipelines run {submit_kfp(request, job)} on {request['host']}"
+    except google.auth.exceptions.DefaultCredentialsError as err:
+        raise SubmitError(
+            "no Google Cloud credentials: run `gcloud auth application-default login` or set "
+            "GOOGLE_APPLICATION_CREDENTIALS to a service account key file"
+        ) from err
+    except google.auth.exceptions.GoogleAuthError as err:
+        raise SubmitError(f"Google Cloud authentication failed: {_one_line(err)}") from err
+    except api_exceptions.GoogleAPIError as err:
+        raise SubmitError(f"Vertex AI refused the job: {_one_line(err)}") from err
+    except (urllib3.exceptions.HTTPError, OSError) as err:
+        raise SubmitError(f"cannot reach {request.get('host', 'Vertex AI')}: {_one_line(err)}") from err
+    except ApiException as err:
+        raise SubmitError(f"Kubeflow Pipelines refused the run: {_one_line(err)}") from err
+
+
+def _one_line(err: BaseException) -> str:
+    """The error's message on one line, cut to a readable length."""
+    return " ".join(str(err).split())[:500]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cloud-config", help=f"YAML or JSON file (default ${cloud_lib.ENV_VAR})")
+    parser.add_argument("--spec", default=default_spec(), help="the compiled pipeline job (default %(default)s)")
+    parser.add_argument("--target", choices=TARGETS, default="vertex")
+    parser.add_argument("--host", help="KFP endpoint (default: kfp_host in the cloud config)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="runtime parameter")
+    parser.add_argument("--pipeline-root", help="gs:// root for this run's artifacts (default: the compiled one)")
+    parser.add_argument("--experiment", help="experiment to file the run under")
+    parser.add_argument("--no-cache", action="store_true", help="run every step, even with cached results")
+    parser.add_argument("--dry-run", action="store_true", help="print the request as JSON and send nothing")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: builds the request, prints it (--dry-run) or sends it; failures become one line."""
+    args = parse_args(argv)
+    try:
+        if args.pipeline_root and not args.pipeline_root.startswith("gs://"):
+            raise ConfigError(f"--pipeline-root must be a gs:// path, got {args.pipeline_root!r}")
+        job = read_job(args.spec)
+        request = build_request(args, cloud_lib.load(args.cloud_config), job)
+        if args.dry_run:
+            print(json.dumps(request, indent=2, sort_keys=True))
+            return 0
+        print(f"submitted: {send(request, job)}")
+    except ConfigError as err:
+        print(f"submit: configuration error: {err}", file=sys.stderr)
+        return 2
+    except SubmitError as err:
+        print(f"submit: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
