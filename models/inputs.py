@@ -4,7 +4,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx_bsl.public.tfxio import TensorFlowDatasetOptions
 
-from models import features
+from models import devices, features
 from models.settings import TrainingSettings
 
 IMAGE_XF = features.transformed_name(features.IMAGE)
@@ -29,22 +29,10 @@ def dataset(
     return data.prefetch(tf.data.AUTOTUNE)
 
 
-def datasets(fn_args, tf_transform_output: tft.TFTransformOutput, settings: TrainingSettings) -> tuple:
-    """The (train, eval) datasets for a Tuner or Trainer run."""
-    train = dataset(
-        fn_args.train_files,
-        fn_args.data_accessor,
-        tf_transform_output,
-        settings.batch_size,
-        shuffle=True,
-        seed=settings.seed,
-    )
-    evaluation = dataset(
-        fn_args.eval_files,
-        fn_args.data_accessor,
-        tf_transform_output,
-        settings.batch_size,
-        shuffle=False,
-        seed=settings.seed,
-    )
+def datasets(fn_args, tf_transform_output: tft.TFTransformOutput, settings: TrainingSettings, replicas: int = 1):
+    """The (train, eval) datasets for a Tuner or Trainer run, batched for ``replicas`` devices."""
+    batch = devices.global_batch_size(settings.batch_size, replicas)
+    common = dict(data_accessor=fn_args.data_accessor, tf_transform_output=tf_transform_output, batch_size=batch)
+    train = dataset(fn_args.train_files, shuffle=True, seed=settings.seed, **common)
+    evaluation = dataset(fn_args.eval_files, shuffle=False, seed=settings.seed, **common)
     return train, evaluation

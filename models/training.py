@@ -1,7 +1,9 @@
 """TFX Trainer's ``run_fn``: trains the convnet and exports a SavedModel that takes raw input."""
 
+import hashlib
 import json
 import os
+import time
 
 import keras
 import keras_tuner
@@ -10,55 +12,92 @@ import tensorflow_transform as tft
 from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from models import features, inputs, tuning
+from models import devices, features, inputs, tuning
 from models import model as model_lib
+from models.hyperparameters import HyperparametersNotFoundError
 from models.settings import TrainingSettings
 
 # The exported signatures: serialized tf.Examples (what TFMA and TF Serving's predict with
 # `{"b64": ...}` examples send) and raw image bytes (what a client holding pixels sends).
 EXAMPLES_SIGNATURE = "serving_default"
 IMAGE_SIGNATURE = "serving_image"
+# The values the model was built from, next to its TensorBoard logs in the model run folder.
+HYPERPARAMETERS_FILE = "hyperparameters.json"
 
 
-def distribution_strategy() -> tf.distribute.Strategy:
-    """MirroredStrategy over every visible GPU; the default (CPU) strategy when there is none."""
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
+class ExamplesPerSecond(keras.callbacks.Callback):
+    """Logs training throughput each epoch and adds it to the logs TensorBoard writes."""
+
+    def __init__(self, global_batch: int):
+        super().__init__()
+        self.global_batch = global_batch
+        self.start, self.steps = 0.0, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start, self.steps = time.perf_counter(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        # The last batch of an epoch may be short, so this slightly overstates; fine for a trend.
+        rate = self.steps * self.global_batch / max(time.perf_counter() - self.start, 1e-9)
+        logging.info("Epoch %d: %.0f examples/second", epoch + 1, rate)
+        if logs is not None:
+            logs["examples_per_second"] = rate
 
 
-def hyperparameters(fn_args: FnArgs) -> keras_tuner.HyperParameters:
-    """The Tuner's best hyperparameters when wired in, else the search space's defaults."""
+def hyperparameters(fn_args: FnArgs, settings: TrainingSettings) -> keras_tuner.HyperParameters:
+    """The Tuner's (or resolved) best hyperparameters, else fixed values, else the space's defaults."""
     if fn_args.hyperparameters:
         return keras_tuner.HyperParameters.from_config(fn_args.hyperparameters)
-    return tuning.search_space()
+    if settings.require_hyperparameters:
+        raise HyperparametersNotFoundError(
+            "tuning_mode reuse: the metadata store holds no best hyperparameters yet; "
+            "run once with --tuning-mode tune first"
+        )
+    return tuning.with_values(settings.fixed_hyperparameters)
+
+
+def backup_dir(settings: TrainingSettings, fn_args: FnArgs, hp: keras_tuner.HyperParameters) -> str | None:
+    """Where an interrupted training of these inputs resumes from; None when not configured.
+
+    Keyed on the training data and every setting, so a rerun of the same step resumes and a
+    different step never picks up a foreign checkpoint.
+    """
+    if not settings.checkpoint_dir:
+        return None
+    identity = json.dumps([fn_args.train_files, hp.values, settings.to_custom_config()], sort_keys=True, default=str)
+    return os.path.join(settings.checkpoint_dir, hashlib.sha256(identity.encode()).hexdigest()[:16])
 
 
 def run_fn(fn_args: FnArgs) -> None:
     """Trains with early stopping on the eval split and exports to ``fn_args.serving_model_dir``."""
     settings = TrainingSettings.from_custom_config(fn_args.custom_config)
     keras.utils.set_random_seed(settings.seed)
+    hp = hyperparameters(fn_args, settings)
+    strategy = devices.strategy(devices.visible_gpus())
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    train_set, eval_set = inputs.datasets(fn_args, tf_transform_output, settings)
-    hp = hyperparameters(fn_args)
-    logging.info("Training with hyperparameters %s", json.dumps(hp.values))
-    with distribution_strategy().scope():
+    replicas = strategy.num_replicas_in_sync
+    train_set, eval_set = inputs.datasets(fn_args, tf_transform_output, settings, replicas)
+    logging.info("Training with hyperparameters %s on %d replica(s)", json.dumps(hp.values), replicas)
+    with strategy.scope():
         model = model_lib.build_model(hp, settings.image_shape, settings.num_classes)
     monitor = "val_" + model_lib.ACCURACY
-    model.fit(
-        train_set,
-        validation_data=eval_set,
-        epochs=settings.epochs,
-        verbose=2,
-        callbacks=[
-            keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
-            keras.callbacks.EarlyStopping(
-                monitor=monitor, mode="max", patience=settings.early_stopping_patience, restore_best_weights=True
-            ),
-            keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode="max", factor=0.5, patience=2),
-        ],
-    )
+    callbacks = [
+        ExamplesPerSecond(devices.global_batch_size(settings.batch_size, replicas)),
+        keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
+        keras.callbacks.EarlyStopping(
+            monitor=monitor, mode="max", patience=settings.early_stopping_patience, restore_best_weights=True
+        ),
+        keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode="max", factor=0.5, patience=2),
+    ]
+    backup = backup_dir(settings, fn_args, hp)
+    if backup:
+        callbacks.append(keras.callbacks.BackupAndRestore(backup))
+    model.fit(train_set, validation_data=eval_set, epochs=settings.epochs, verbose=2, callbacks=callbacks)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HYPERPARAMETERS_FILE), "w") as f:
+        f.write(json.dumps(hp.values, indent=2))
     export(model, tf_transform_output, fn_args.serving_model_dir)
 
 

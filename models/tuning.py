@@ -1,48 +1,94 @@
 """The KerasTuner search space and TFX's ``tuner_fn``.
 
-``search_space()`` is the single definition of the hyperparameters: the Tuner searches it and
-the Trainer falls back to its defaults when tuning is off.
+``search_space()`` is the single definition of the hyperparameters the Tuner searches and the
+Trainer falls back to when tuning is off; names, ranges and file formats are in
+``models.hyperparameters``.
 """
 
+import datetime
+import os
+
+import keras
 import keras_tuner
 import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
-from models import inputs
+from models import devices, inputs
 from models import model as model_lib
+from models.hyperparameters import ALGORITHMS, DEFAULTS, HyperparameterError, default_params
 from models.settings import TrainingSettings
 
 OBJECTIVE = keras_tuner.Objective("val_" + model_lib.ACCURACY, direction="max")
+HYPERBAND_FACTOR = 3
 
 
-def search_space() -> keras_tuner.HyperParameters:
-    """Returns the hyperparameters the Tuner searches, with the defaults the Trainer falls back to."""
+def _define(hp: keras_tuner.HyperParameters, name: str, param: dict) -> None:
+    """Adds one AI Platform-style ``param`` to ``hp`` (keeping the project default when it fits)."""
+    kind = param["type"]
+    default = DEFAULTS[name][2]
+    if kind in ("DISCRETE", "CATEGORICAL"):
+        values = param["values"]
+        hp.Choice(name, values, default=default if default in values else values[0])
+    else:
+        low, high = param["minValue"], param["maxValue"]
+        sampling = "log" if param.get("scaleType", "LINEAR").endswith("LOG_SCALE") else "linear"
+        step = 1 if kind == "INTEGER" else None
+        define = hp.Int if kind == "INTEGER" else hp.Float
+        kwargs = {"default": default} if low <= default <= high else {}
+        define(name, low, high, step=step, sampling=sampling, **kwargs)
+
+
+def search_space(params: list | None = None) -> keras_tuner.HyperParameters:
+    """The hyperparameters the Tuner searches; ``params`` (parsed by ``parse_search_space``) replace ranges."""
+    overrides = {p["parameterName"]: p for p in params or []}
     hp = keras_tuner.HyperParameters()
-    hp.Choice("conv_filters", [16, 32, 48], default=32)
-    hp.Choice("kernel_size", [3, 5], default=3)
-    hp.Choice("dense_units", [64, 128, 256], default=128)
-    hp.Float("dropout", 0.1, 0.5, step=0.1, default=0.3)
-    hp.Float("learning_rate", 3e-4, 3e-3, sampling="log", default=1e-3)
+    for param in default_params():
+        name = param["parameterName"]
+        _define(hp, name, overrides.get(name, param))
     return hp
 
 
-def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
-    """Builds a RandomSearch tuner over ``search_space()`` on the transformed examples."""
-    settings = TrainingSettings.from_custom_config(fn_args.custom_config)
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    train_set, eval_set = inputs.datasets(fn_args, tf_transform_output, settings)
-    tuner = keras_tuner.RandomSearch(
+def with_values(values: dict) -> keras_tuner.HyperParameters:
+    """The search space with ``values`` fixed (unset names keep their defaults)."""
+    hp = search_space()
+    hp.values.update(values)
+    return hp
+
+
+def make_tuner(settings: TrainingSettings, directory: str, strategy) -> keras_tuner.Tuner:
+    """The KerasTuner oracle named by ``settings.tuner_algorithm`` over ``settings.search_space``."""
+    common = dict(
         hypermodel=lambda hp: model_lib.build_model(hp, settings.image_shape, settings.num_classes),
-        hyperparameters=search_space(),
+        hyperparameters=search_space(settings.search_space),
         objective=OBJECTIVE,
-        max_trials=settings.max_trials,
         seed=settings.seed,
-        directory=fn_args.working_dir,
+        directory=directory,
         project_name="search",
         overwrite=True,
+        distribution_strategy=strategy,
     )
-    return TunerFnResult(
-        tuner=tuner,
-        fit_kwargs={"x": train_set, "validation_data": eval_set, "epochs": settings.tuner_epochs},
-    )
+    if settings.tuner_algorithm == "random":
+        return keras_tuner.RandomSearch(max_trials=settings.max_trials, **common)
+    if settings.tuner_algorithm == "bayesian":
+        return keras_tuner.BayesianOptimization(max_trials=settings.max_trials, **common)
+    if settings.tuner_algorithm == "hyperband":
+        # Hyperband sizes its own brackets from the epoch budget rather than a trial count.
+        return keras_tuner.Hyperband(max_epochs=max(2, settings.tuner_epochs), factor=HYPERBAND_FACTOR, **common)
+    raise HyperparameterError(f"tuner_algorithm must be one of {ALGORITHMS}, got {settings.tuner_algorithm!r}")
+
+
+def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
+    """Builds the configured tuner on the transformed examples; each trial logs to TensorBoard."""
+    settings = TrainingSettings.from_custom_config(fn_args.custom_config)
+    strategy = devices.strategy(devices.visible_gpus())
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+    train_set, eval_set = inputs.datasets(fn_args, tf_transform_output, settings, strategy.num_replicas_in_sync)
+    tuner = make_tuner(settings, fn_args.working_dir, strategy)
+    callbacks = []
+    if settings.tensorboard_dir:
+        # KerasTuner gives every trial its own subfolder of this log_dir.
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(settings.tensorboard_dir, stamp)))
+    fit_kwargs = {"x": train_set, "validation_data": eval_set, "epochs": settings.tuner_epochs, "verbose": 2}
+    return TunerFnResult(tuner=tuner, fit_kwargs={**fit_kwargs, "callbacks": callbacks})

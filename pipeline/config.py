@@ -8,14 +8,17 @@ the command line as ``--field-name value``.
 
 import argparse
 import dataclasses
+import json
 import os
 from typing import Sequence, Tuple
 
+import yaml
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from data.format import RECORD_SUFFIX
 from models import features
+from models import hyperparameters as hp_lib
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,6 +37,13 @@ class ConfigError(ValueError):
     """The configuration is inconsistent or names something that does not exist."""
 
 
+TUNING_MODES = ("tune", "reuse", "file", "off")
+# How the Evaluator's baseline is resolved (pipeline/baseline.py): "latest_blessed_other" leaves
+# the candidate out, so a re-run stays cached; "latest_blessed" is TFX's stock strategy, the only
+# kind the Kubeflow V2 (Vertex) compiler accepts.
+BASELINE_STRATEGIES = ("latest_blessed_other", "latest_blessed")
+
+
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """Everything that varies between runs; runners add nothing but orchestration."""
@@ -50,7 +60,13 @@ class PipelineConfig:
     use_schema_gen: bool = False
     # Hash buckets of the train and eval splits (4:1 sends 80% of the keys to train).
     split_buckets: Tuple[int, int] = (4, 1)
-    enable_tuning: bool = True
+    # "tune": search now; "reuse": the latest best hyperparameters in the metadata store;
+    # "file": fixed values from hyperparameters_file; "off": the search space's defaults.
+    tuning_mode: str = "tune"
+    tuner_algorithm: str = "random"
+    # hptuning-style ranges replacing the default search space (tune mode), and fixed values.
+    search_space_file: str = ""
+    hyperparameters_file: str = ""
     tuner_max_trials: int = 3
     tuner_epochs: int = 2
     train_epochs: int = 20
@@ -63,6 +79,7 @@ class PipelineConfig:
     beam_args: Tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
     enable_cache: bool = True
     seed: int = 42
+    baseline_strategy: str = BASELINE_STRATEGIES[0]
 
     def __post_init__(self):
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
@@ -76,6 +93,56 @@ class PipelineConfig:
         for name in ("tuner_max_trials", "tuner_epochs", "train_epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        self._check_tuning()
+        if self.baseline_strategy not in BASELINE_STRATEGIES:
+            raise ConfigError(f"baseline_strategy must be one of {BASELINE_STRATEGIES}, got {self.baseline_strategy!r}")
+
+    def _check_tuning(self) -> None:
+        if self.tuning_mode not in TUNING_MODES:
+            raise ConfigError(f"tuning_mode must be one of {TUNING_MODES}, got {self.tuning_mode!r}")
+        if self.tuner_algorithm not in hp_lib.ALGORITHMS:
+            raise ConfigError(f"tuner_algorithm must be one of {hp_lib.ALGORITHMS}, got {self.tuner_algorithm!r}")
+        if (self.tuning_mode == "file") != bool(self.hyperparameters_file):
+            raise ConfigError("tuning_mode file and hyperparameters_file go together: give both or neither")
+        search_space_params(self)
+        fixed_hyperparameters(self)
+
+
+def read_document(path: str):
+    """Parses a JSON or YAML file: JSON first, since YAML 1.1 reads a JSON number like 1e-09 as a string."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read ({err.strerror})") from err
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: does not parse as YAML or JSON ({err})") from err
+
+
+def search_space_params(config: "PipelineConfig") -> list:
+    """The validated search-space overrides from ``config.search_space_file`` (empty when unset)."""
+    if not config.search_space_file:
+        return []
+    try:
+        return hp_lib.parse_search_space(read_document(config.search_space_file))
+    except hp_lib.HyperparameterError as err:
+        raise ConfigError(f"{config.search_space_file}: {err}") from err
+
+
+def fixed_hyperparameters(config: "PipelineConfig") -> dict:
+    """The validated fixed values from ``config.hyperparameters_file`` (empty when unset)."""
+    if not config.hyperparameters_file:
+        return {}
+    try:
+        return hp_lib.parse_fixed_values(read_document(config.hyperparameters_file))
+    except hp_lib.HyperparameterError as err:
+        raise ConfigError(f"{config.hyperparameters_file}: {err}") from err
 
 
 def schema_facts(schema_path: str) -> Tuple[Tuple[int, int, int], int]:

@@ -1,6 +1,7 @@
 """``create_pipeline``: the one DAG every runner (local, Vertex, Kubeflow) executes.
 
-It knows no orchestrator: runners hand it a ``PipelineConfig`` and a metadata connection.
+It knows no orchestrator: runners hand it a ``PipelineConfig``, a metadata connection and, off
+this machine, the platform's ``ComponentFactory`` (pipeline/components.py).
 Each stage has its own small builder so the DAG reads top to bottom.
 """
 
@@ -14,11 +15,20 @@ from tfx import v1 as tfx
 from models import features
 from models.settings import TrainingSettings
 from pipeline import baseline
-from pipeline.config import PROJECT_ROOT, RECORD_PATTERN, PipelineConfig
+from pipeline.components import ComponentFactory
+from pipeline.config import (
+    PROJECT_ROOT,
+    RECORD_PATTERN,
+    PipelineConfig,
+    fixed_hyperparameters,
+    search_space_params,
+)
 from pipeline.gate import AnomaliesGate
 
 SPLITS = ("train", "eval")
 MODULES = "models"
+HYPERPARAMETERS_RESOLVER = "latest_hyperparameters_resolver"
+LOCAL = ComponentFactory()
 
 
 class DataStage(NamedTuple):
@@ -31,7 +41,7 @@ class DataStage(NamedTuple):
 
 class TrainingStage(NamedTuple):
     transform: tfx.components.Transform
-    tuner: tfx.components.Tuner | None
+    tuner: object  # the Tuner, the resolver of earlier best hyperparameters, or None
     trainer: tfx.components.Trainer
 
 
@@ -63,6 +73,12 @@ def training_settings(config: PipelineConfig) -> TrainingSettings:
         max_trials=config.tuner_max_trials,
         tuner_epochs=config.tuner_epochs,
         seed=config.seed,
+        tuner_algorithm=config.tuner_algorithm,
+        search_space=search_space_params(config),
+        fixed_hyperparameters=fixed_hyperparameters(config),
+        require_hyperparameters=config.tuning_mode == "reuse",
+        tensorboard_dir=os.path.join(config.pipeline_root, "Tuner", "tensorboard"),
+        checkpoint_dir=os.path.join(config.pipeline_root, "Trainer", "backup"),
         code_version=code_version(),
     )
 
@@ -91,11 +107,11 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
 
 
-def data_stage(config: PipelineConfig) -> DataStage:
+def data_stage(config: PipelineConfig, factory: ComponentFactory = LOCAL) -> DataStage:
     """Ingest with a reproducible hash split on the key, describe, validate and gate."""
     buckets = dict(zip(SPLITS, config.split_buckets, strict=True))
     example_gen = tfx.components.ImportExampleGen(
-        input_base=config.data_root,
+        input_base=factory.parameter("data_root", config.data_root),
         input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="all", pattern=RECORD_PATTERN)]),
         output_config=tfx.proto.Output(
             split_config=tfx.proto.SplitConfig(
@@ -116,8 +132,8 @@ def data_stage(config: PipelineConfig) -> DataStage:
     return DataStage(example_gen, statistics_gen, schema_gen, example_validator, gate)
 
 
-def training_stage(config: PipelineConfig, data: DataStage) -> TrainingStage:
-    """Transform, then (optionally) tune, then train with the best hyperparameters."""
+def training_stage(config: PipelineConfig, data: DataStage, factory: ComponentFactory = LOCAL) -> TrainingStage:
+    """Transform, then tune (or reuse earlier best hyperparameters), then train with the best ones."""
     settings = training_settings(config).to_custom_config()
     transform = tfx.components.Transform(
         examples=data.example_gen.outputs["examples"],
@@ -134,48 +150,47 @@ def training_stage(config: PipelineConfig, data: DataStage) -> TrainingStage:
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=settings,
     )
-    tuner = None
-    if config.enable_tuning:
-        tuner = tfx.components.Tuner(tuner_fn=f"{MODULES}.tuning.tuner_fn", **training_inputs)
-    trainer = tfx.components.Trainer(
-        run_fn=f"{MODULES}.training.run_fn",
-        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
-        **training_inputs,
-    )
+    tuner = hyperparameters = None
+    if config.tuning_mode == "tune":
+        tuner = factory.tuner(tuner_fn=f"{MODULES}.tuning.tuner_fn", **training_inputs)
+        hyperparameters = tuner.outputs["best_hyperparameters"]
+    elif config.tuning_mode == "reuse":
+        # Like querying AI Platform's best trial: the newest HyperParameters in the store.
+        tuner = tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+            hyperparameters=tfx.dsl.Channel(type=tfx.types.standard_artifacts.HyperParameters),
+        ).with_id(HYPERPARAMETERS_RESOLVER)
+        hyperparameters = tuner.outputs["hyperparameters"]
+    trainer = factory.trainer(run_fn=f"{MODULES}.training.run_fn", hyperparameters=hyperparameters, **training_inputs)
     return TrainingStage(transform, tuner, trainer)
 
 
-def evaluation_stage(config: PipelineConfig, data: DataStage, training: TrainingStage) -> EvaluationStage:
+def evaluation_stage(
+    config: PipelineConfig, data: DataStage, training: TrainingStage, factory: ComponentFactory = LOCAL
+) -> EvaluationStage:
     """Evaluate against the latest blessed model and push only a blessed one."""
-    resolver = tfx.dsl.Resolver(
-        strategy_class=baseline.LatestBlessedOtherModelStrategy,
-        **{
-            baseline.MODEL: tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-            baseline.MODEL_BLESSING: tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-            baseline.CANDIDATE: training.trainer.outputs["model"],
-        },
-    ).with_id("latest_blessed_model_resolver")
+    resolver = baseline.resolver(config.baseline_strategy, training.trainer.outputs["model"])
     evaluator = tfx.components.Evaluator(
         examples=data.example_gen.outputs["examples"],
         model=training.trainer.outputs["model"],
         baseline_model=resolver.outputs[baseline.MODEL],
         eval_config=eval_config(config),
     )
-    pusher = tfx.components.Pusher(
-        model=training.trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)
-        ),
-    )
+    pusher = factory.pusher(training.trainer.outputs["model"], evaluator.outputs["blessing"], config.serving_dir)
     return EvaluationStage(resolver, evaluator, pusher)
 
 
-def create_pipeline(config: PipelineConfig, metadata_connection_config=None) -> tfx.dsl.Pipeline:
-    """Builds the full DAG for ``config``; the runner supplies the metadata connection."""
-    data = data_stage(config)
-    training = training_stage(config, data)
-    evaluation = evaluation_stage(config, data, training)
+def create_pipeline(
+    config: PipelineConfig, metadata_connection_config=None, factory: ComponentFactory = LOCAL
+) -> tfx.dsl.Pipeline:
+    """Builds the full DAG for ``config``; the runner supplies the metadata connection.
+
+    ``factory`` picks the platform's Tuner, Trainer and Pusher classes and runtime parameters
+    (``pipeline.cloud_components.CloudComponents`` on Vertex AI); the default runs everything in-process.
+    """
+    data = data_stage(config, factory)
+    training = training_stage(config, data, factory)
+    evaluation = evaluation_stage(config, data, training, factory)
     components = [c for stage in (data, training, evaluation) for c in stage if c is not None]
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,

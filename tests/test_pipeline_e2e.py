@@ -4,6 +4,7 @@ The session's shared run (conftest ``mnist_run``) is checked, re-run to prove ca
 bad data to prove the gate stops the run and the pushed model stays. Tests run in file order.
 """
 
+import json
 import os
 
 import numpy as np
@@ -13,9 +14,10 @@ from conftest import tree_digest
 
 from data import format as record_format
 from data import sources
-from models import features
+from models import features, training
 from pipeline import local_runner
 from pipeline import metadata as mlmd_lib
+from pipeline import pipeline as pipeline_lib
 
 COMPONENTS = {
     "ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate", "Transform",
@@ -92,13 +94,45 @@ def test_a_new_model_is_evaluated_against_the_blessed_one(workspace, first_run):
     store = mlmd_lib.open_store(workspace.config.metadata_path)
     (first_model,) = mlmd_lib.output_artifacts(store, first_run.run_id, "Model")
     # Different training settings give a new model; the first one is the blessed baseline.
-    assert local_runner.main(workspace.flags + ["--enable-tuning", "false", "--train-epochs", "2"]) == 0
+    assert local_runner.main(workspace.flags + ["--tuning-mode", "off", "--train-epochs", "2"]) == 0
     run = latest(workspace.config)
     assert run.states()["Trainer"] == "COMPLETE" and run.states()["Evaluator"] == "COMPLETE"
     store = mlmd_lib.open_store(workspace.config.metadata_path)
     evaluator_inputs = mlmd_lib.execution_inputs(store, run.run_id, "Evaluator")
     assert [a.id for a in evaluator_inputs["baseline_model"]] == [first_model.id]
     assert [a.id for a in evaluator_inputs["model"]] != [first_model.id]
+
+
+def test_the_trainer_builds_exactly_the_tuners_best_hyperparameters(workspace, first_run):
+    store = mlmd_lib.open_store(workspace.config.metadata_path)
+    (best,) = mlmd_lib.output_artifacts(store, first_run.run_id, "HyperParameters")
+    with open(os.path.join(best.uri, "best_hyperparameters.txt")) as f:
+        values = json.load(f)["values"]
+    (model,) = mlmd_lib.output_artifacts(store, first_run.run_id, "Model")
+    checkpoint = os.path.join(model.uri, "Format-Serving", "variables", "variables")
+    layers = [(name.split("/")[1], shape) for name, shape in tf.train.list_variables(checkpoint)
+              if name.startswith("_operations/") and "/_kernel/" in name]  # fmt: skip
+    kernels = [shape for _, shape in sorted(layers, key=lambda layer: int(layer[0]))]
+    first_conv = next(shape for shape in kernels if len(shape) == 4)
+    assert tuple(first_conv) == (values["kernel_size"], values["kernel_size"], 1, values["conv_filters"])
+    hidden_dense = [shape for shape in kernels if len(shape) == 2][0]
+    assert hidden_dense[1] == values["dense_units"]
+    (run_dir,) = mlmd_lib.output_artifacts(store, first_run.run_id, "ModelRun")
+    with open(os.path.join(run_dir.uri, training.HYPERPARAMETERS_FILE)) as f:
+        assert json.load(f) == values  # dropout and learning rate too
+
+
+def test_reuse_mode_trains_from_the_stored_best_hyperparameters_without_tuning(workspace, first_run):
+    store = mlmd_lib.open_store(workspace.config.metadata_path)
+    (best,) = mlmd_lib.output_artifacts(store, first_run.run_id, "HyperParameters")
+    assert local_runner.main(workspace.flags + ["--tuning-mode", "reuse"]) == 0
+    run = latest(workspace.config)
+    assert "Tuner" not in run.states()
+    assert run.states()[pipeline_lib.HYPERPARAMETERS_RESOLVER] == "COMPLETE"
+    assert run.states()["Trainer"] == "COMPLETE"
+    store = mlmd_lib.open_store(workspace.config.metadata_path)
+    trainer_inputs = mlmd_lib.execution_inputs(store, run.run_id, "Trainer")
+    assert [a.id for a in trainer_inputs["hyperparameters"]] == [best.id]
 
 
 def _bad_dataset(folder: str, mnist_dir: str, bad_examples: list) -> str:

@@ -1,0 +1,149 @@
+"""Tuning modes, search-space and fixed-value files, and device selection, without a pipeline run."""
+
+import json
+import types
+
+import keras
+import keras_tuner
+import pytest
+
+from models import devices, hyperparameters, training, tuning
+from models.settings import TrainingSettings
+from pipeline import config as config_lib
+
+HPTUNING = """
+trainingInput:
+  hyperparameters:
+    goal: MAXIMIZE
+    params:
+      - parameterName: learning_rate
+        type: DOUBLE
+        minValue: 0.0005
+        maxValue: 0.005
+        scaleType: UNIT_LOG_SCALE
+      - parameterName: conv_filters
+        type: DISCRETE
+        discreteValues: [8, 64]
+      - parameterName: dense_units
+        type: INTEGER
+        minValue: 32
+        maxValue: 96
+"""
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_an_hptuning_style_file_replaces_ranges_and_keeps_the_rest(tmp_path):
+    config = config_lib.get_config(search_space_file=write(tmp_path, "space.yaml", HPTUNING))
+    space = tuning.search_space(config_lib.search_space_params(config))
+    by_name = {hp.name: hp for hp in space.space}
+    assert by_name["learning_rate"].min_value == 0.0005 and by_name["learning_rate"].sampling == "log"
+    assert list(by_name["conv_filters"].values) == [8, 64]
+    assert (by_name["dense_units"].min_value, by_name["dense_units"].max_value) == (32, 96)
+    assert list(by_name["kernel_size"].values) == [3, 5]  # not in the file: the default range
+    assert set(space.values) == set(hyperparameters.DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("unknown.yaml", "params: [{parameterName: filters, type: DISCRETE, discreteValues: [8]}]", "unknown"),
+        ("empty.yaml", "params: [{parameterName: dropout, type: DOUBLE, minValue: 0.5, maxValue: 0.5}]", "empty"),
+        ("nochoice.yaml", "params: [{parameterName: kernel_size, type: DISCRETE, discreteValues: []}]", "empty"),
+        ("broken.yaml", "params: [unclosed", "does not parse"),
+        ("badtype.yaml", "params: [{parameterName: dropout, type: FLOAT, minValue: 0.1, maxValue: 0.2}]", "type"),
+    ],
+)
+def test_a_bad_search_space_file_is_refused_before_anything_runs(tmp_path, name, text, message):
+    with pytest.raises(config_lib.ConfigError, match=message):
+        config_lib.get_config(search_space_file=write(tmp_path, name, text))
+
+
+def test_fixed_values_come_from_json_or_the_tuners_own_artifact(tmp_path):
+    best = keras_tuner.HyperParameters.from_config(tuning.search_space().get_config())
+    best.values.update(conv_filters=48, dropout=0.2)
+    path = write(tmp_path, "best_hyperparameters.txt", json.dumps(best.get_config()))
+    config = config_lib.get_config(tuning_mode="file", hyperparameters_file=path)
+    assert config_lib.fixed_hyperparameters(config)["conv_filters"] == 48
+    flat = write(tmp_path, "fixed.json", '{"dense_units": 64, "learning_rate": 0.002}')
+    values = config_lib.fixed_hyperparameters(config_lib.get_config(tuning_mode="file", hyperparameters_file=flat))
+    assert tuning.with_values(values).values == {**tuning.search_space().values, **values}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [('{"filters": 8}', "unknown"), ('{"dropout": "high"}', "positive number"), ("{}", "non-empty"),
+     ('{"conv_filters": 8.5}', "whole number"), ("{not json", "does not parse")],
+)  # fmt: skip
+def test_a_bad_fixed_values_file_is_refused(tmp_path, text, message):
+    with pytest.raises(config_lib.ConfigError, match=message):
+        config_lib.get_config(tuning_mode="file", hyperparameters_file=write(tmp_path, "hp.json", text))
+
+
+def test_file_mode_needs_a_file_and_modes_and_algorithms_are_checked(tmp_path):
+    with pytest.raises(config_lib.ConfigError, match="go together"):
+        config_lib.get_config(tuning_mode="file")
+    with pytest.raises(config_lib.ConfigError, match="tuning_mode"):
+        config_lib.get_config(tuning_mode="sometimes")
+    with pytest.raises(config_lib.ConfigError, match="tuner_algorithm"):
+        config_lib.get_config(tuner_algorithm="grid")
+
+
+@pytest.mark.parametrize(
+    "algorithm, oracle",
+    [("random", keras_tuner.oracles.RandomSearchOracle), ("bayesian", keras_tuner.oracles.BayesianOptimizationOracle),
+     ("hyperband", keras_tuner.oracles.HyperbandOracle)],
+)  # fmt: skip
+def test_the_configured_algorithm_drives_the_search(tmp_path, algorithm, oracle):
+    settings = TrainingSettings(image_shape=(8, 8, 1), num_classes=10, tuner_algorithm=algorithm, max_trials=2)
+    tuner = tuning.make_tuner(settings, str(tmp_path), devices.strategy([]))
+    assert isinstance(tuner.oracle, oracle)
+
+
+def test_the_trainer_uses_artifact_then_fixed_then_default_values():
+    best = tuning.with_values({"conv_filters": 16})
+    from_artifact = types.SimpleNamespace(hyperparameters=best.get_config())
+    settings = TrainingSettings(image_shape=(8, 8, 1), num_classes=10, fixed_hyperparameters={"conv_filters": 48})
+    assert training.hyperparameters(from_artifact, settings).values["conv_filters"] == 16
+    nothing = types.SimpleNamespace(hyperparameters=None)
+    assert training.hyperparameters(nothing, settings).values["conv_filters"] == 48
+    defaults = TrainingSettings(image_shape=(8, 8, 1), num_classes=10)
+    assert training.hyperparameters(nothing, defaults).values == tuning.search_space().values
+    reuse = TrainingSettings(image_shape=(8, 8, 1), num_classes=10, require_hyperparameters=True)
+    with pytest.raises(hyperparameters.HyperparametersNotFoundError, match="no best hyperparameters yet"):
+        training.hyperparameters(nothing, reuse)
+
+
+@pytest.fixture
+def restore_policy():
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def test_with_gpus_it_mirrors_grows_memory_and_uses_mixed_precision(monkeypatch, restore_policy):
+    grown, mirrored = [], []
+    monkeypatch.setattr(devices.tf.config.experimental, "set_memory_growth", lambda gpu, on: grown.append((gpu, on)))
+    monkeypatch.setattr(devices.tf.distribute, "MirroredStrategy", lambda: mirrored.append(1) or "mirrored")
+    assert devices.strategy(["gpu:0", "gpu:1"]) == "mirrored"
+    assert grown == [("gpu:0", True), ("gpu:1", True)] and mirrored == [1]
+    assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    model = tuning_model((8, 8, 1))
+    assert model.layers[1].compute_dtype == "float16" and model.output.dtype == "float32"
+    assert devices.global_batch_size(64, 2) == 128
+
+
+def test_without_gpus_it_stays_on_the_default_strategy_in_float32(restore_policy):
+    strategy = devices.strategy([])
+    assert strategy.num_replicas_in_sync == 1
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert tuning_model((8, 8, 1)).output.dtype == "float32"
+
+
+def tuning_model(shape):
+    from models import model as model_lib
+
+    return model_lib.build_model(tuning.search_space(), shape, num_classes=10)
