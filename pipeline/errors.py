@@ -3,6 +3,7 @@
 import glob
 import os
 
+from models.hyperparameters import HyperparametersNotFoundError
 from pipeline.config import RECORD_PATTERN, ConfigError, PipelineConfig
 from pipeline.gate import DataAnomaliesError
 
@@ -35,7 +36,7 @@ def check_inputs(config: PipelineConfig) -> None:
 def describe_failure(err: BaseException) -> str | None:
     """One line naming what went wrong, for failures caused by the input; None otherwise."""
     for cause in _chain(err):
-        if isinstance(cause, (DataAnomaliesError, PipelineError)):
+        if isinstance(cause, (DataAnomaliesError, PipelineError, HyperparametersNotFoundError)):
             return str(cause)
     return None
 
@@ -44,3 +45,29 @@ def _chain(err: BaseException):
     while err is not None:
         yield err
         err = err.__cause__ or err.__context__
+
+
+def check_metadata_store(config: PipelineConfig) -> None:
+    """Fails when the metadata path exists but is not an SQLite database (MLMD would fail obscurely)."""
+    import sqlite3
+
+    if not os.path.exists(config.metadata_path):
+        return
+    try:
+        with sqlite3.connect(f"file:{config.metadata_path}?mode=ro", uri=True) as connection:
+            connection.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.Error as err:
+        raise PipelineError(f"{config.metadata_path}: not an ML Metadata SQLite database ({err})") from err
+
+
+def check_writable(config: PipelineConfig) -> None:
+    """Creates the run's output folders, or fails naming the one that cannot be written."""
+    for folder in (config.pipeline_root, os.path.dirname(config.metadata_path), config.serving_dir):
+        try:
+            os.makedirs(folder, exist_ok=True)
+            probe = os.path.join(folder, f".write-test-{os.getpid()}")
+            with open(probe, "w"):
+                pass
+            os.remove(probe)
+        except OSError as err:
+            raise PipelineError(f"{folder}: output folder not writable ({err.strerror or err})") from err

@@ -12,28 +12,31 @@ import os
 import sys
 
 if __package__ in (None, ""):
-    # The tfx CLI executes this file as a script with pipeline/ first on sys.path, where
-    # `import pipeline` would find pipeline/pipeline.py; import from the project root instead.
-    _HERE = os.path.dirname(os.path.realpath(__file__))
-    sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.curdir) != _HERE]
-    sys.path.insert(0, os.path.dirname(_HERE))
+    # The tfx CLI executes this file as a script, with pipeline/ first on sys.path.
+    import script_path
+
+    script_path.use_project_root(__file__)
 
 import shlex  # noqa: E402
 from typing import Sequence  # noqa: E402
 
 from pipeline import config as config_lib  # noqa: E402  (first: selects Keras 3 before TensorFlow loads)
 from pipeline import pipeline as pipeline_lib  # noqa: E402
-from pipeline.errors import check_inputs, describe_failure  # noqa: E402
+from pipeline.errors import check_inputs, check_metadata_store, check_writable, describe_failure  # noqa: E402
+from pipeline.locking import exclusive_run  # noqa: E402
 
 
 def run(config: config_lib.PipelineConfig) -> None:
     """Runs ``create_pipeline(config)`` to completion with LocalDagRunner; raises on failure."""
     from tfx import v1 as tfx
 
+    # Checked in this order so that a bad input leaves nothing behind.
     check_inputs(config)
-    os.makedirs(os.path.dirname(config.metadata_path), exist_ok=True)
+    check_metadata_store(config)
+    check_writable(config)
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
-    tfx.orchestration.LocalDagRunner().run(pipeline_lib.create_pipeline(config, metadata))
+    with exclusive_run(config.metadata_path, config.pipeline_name):
+        tfx.orchestration.LocalDagRunner().run(pipeline_lib.create_pipeline(config, metadata))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
