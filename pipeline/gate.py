@@ -18,11 +18,15 @@ class DataAnomaliesError(RuntimeError):
     """The examples do not match the schema."""
 
 
-def describe_anomalies(anomalies_artifact) -> list:
-    """Returns one readable line per anomalous feature and split, e.g. ``train: label: ...``."""
+def describe_anomalies(uri: str, split_names: str) -> list:
+    """One readable line per anomalous feature and split of an ExampleAnomalies artifact, e.g. ``train: label: ...``.
+
+    ``uri`` and ``split_names`` are the artifact's; taking them rather than the artifact lets the
+    gate (a TFX artifact) and ``pipeline.metadata`` (an MLMD record) share this reading.
+    """
     lines = []
-    for split in artifact_utils.decode_split_names(anomalies_artifact.split_names):
-        split_dir = artifact_utils.get_split_uri([anomalies_artifact], split)
+    for split in artifact_utils.decode_split_names(split_names):
+        split_dir = os.path.join(uri, f"Split-{split}")
         for name in sorted(tf.io.gfile.listdir(split_dir)):
             anomalies = anomalies_pb2.Anomalies.FromString(
                 tf.io.gfile.GFile(os.path.join(split_dir, name), "rb").read()
@@ -37,6 +41,6 @@ def describe_anomalies(anomalies_artifact) -> list:
 @component
 def AnomaliesGate(anomalies: InputArtifact[standard_artifacts.ExampleAnomalies]) -> None:
     """Fails the run if ExampleValidator found any anomaly, naming the features."""
-    lines = describe_anomalies(anomalies)
+    lines = describe_anomalies(anomalies.uri, anomalies.split_names)
     if lines:
         raise DataAnomaliesError("data anomalies stopped the run before training:\n  " + "\n  ".join(lines))

@@ -1,0 +1,281 @@
+"""``python -m pipeline.inspect`` and the metadata queries behind it, on the session's run (conftest ``mnist_run``).
+
+Other test modules may run that pipeline again, so these tests name the first run by its id and
+assert only what holds whatever ran after it.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import ml_metadata as mlmd
+import pytest
+from conftest import PROJECT_ROOT
+from ml_metadata.proto import metadata_store_pb2
+
+from pipeline import inspect as inspect_lib
+from pipeline import metadata as mlmd_lib
+
+COMPONENTS = {"ImportExampleGen", "ImportSchemaGen", "Transform", "Tuner", "Trainer", "Evaluator", "Pusher"}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def run(mnist_run):
+    return mnist_run
+
+
+@pytest.fixture(scope="module")
+def first_id(mnist_run) -> str:
+    return mnist_run.first_run.run_id
+
+
+def inspect(capsys, *argv) -> tuple:
+    """Runs the CLI in this process; returns (exit code, stdout, stderr)."""
+    code = inspect_lib.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def inspect_json(capsys, run, *argv):
+    code, out, err = inspect(capsys, *argv, "--json", *run.flags)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def assert_png(path) -> None:
+    with open(path, "rb") as f:
+        assert f.read(8) == PNG_MAGIC
+
+
+def test_runs_lists_the_first_run_with_state_times_and_no_cache_hits(run, first_id, capsys):
+    # The pipeline's own flags (--dataset mnist --quick --output-root ...) locate the store.
+    code, out, _ = inspect(capsys, "runs", *run.flags)
+    assert code == 0 and first_id in out and "COMPLETE" in out
+    (first,) = [r for r in inspect_json(capsys, run, "runs") if r["run_id"] == first_id]
+    assert first["state"] == "COMPLETE"
+    assert first["executions"] == len(run.first_run.executions) == 11
+    assert first["cached"] == []  # a fresh output root: nothing to reuse
+    assert first["end_ms"] > first["start_ms"] and first["seconds"] > 0
+
+
+def test_executions_per_component_with_durations_and_a_plot(run, first_id, capsys, tmp_path):
+    plot = tmp_path / "durations.png"
+    code, out, err = inspect(capsys, "executions", "--run", first_id, "--plot", str(plot), *run.flags)
+    assert code == 0, err
+    assert all(node in out for node in COMPONENTS)
+    assert_png(plot)
+    data = inspect_json(capsys, run, "executions", "--run", first_id)
+    executions = {e["node"]: e for e in data["executions"]}
+    assert COMPONENTS <= set(executions)
+    assert {e["state"] for e in executions.values()} == {"COMPLETE"}
+    assert executions["Trainer"]["seconds"] > 0 and not executions["Trainer"]["cached"]
+
+
+def test_cache_hits_and_run_state_come_from_execution_states():
+    def execution(node, state, start, end):
+        return mlmd_lib.ExecutionRecord(node, state, start, end, id=start, type_name="", run_id="r")
+
+    cached = mlmd_lib.RunRecord("r", 0, [execution("A", "CACHED", 10, 12), execution("B", "COMPLETE", 12, 2012)])
+    assert cached.cached == ["A"] and cached.state == "COMPLETE" and cached.seconds == 2.002
+    failed = mlmd_lib.RunRecord("r", 0, [execution("A", "CACHED", 10, 12), execution("B", "FAILED", 12, 20)])
+    assert failed.state == "FAILED"
+
+
+def cached_rerun_store():
+    """An in-memory store shaped like TFX's: run-1 executes ExampleGen -> Trainer -> Pusher, run-2 hits the cache.
+
+    The Trainer also reads a ``baseline_model`` made by an older execution, which lineage must not follow.
+    """
+    pb = metadata_store_pb2
+    config = pb.ConnectionConfig()
+    config.fake_database.SetInParent()
+    store = mlmd.MetadataStore(config)
+    artifact_type = {n: store.put_artifact_type(pb.ArtifactType(name=n)) for n in ("Examples", "Model", "PushedModel")}
+    execution_type = store.put_execution_type(pb.ExecutionType(name="Component"))
+    context_type = {n: store.put_context_type(pb.ContextType(name=n)) for n in ("pipeline", "pipeline_run", "node")}
+    contexts = [pb.Context(type_id=context_type["pipeline"], name="p")]
+    contexts += [pb.Context(type_id=context_type["pipeline_run"], name=n) for n in ("run-0", "run-1", "run-2")]
+    contexts += [pb.Context(type_id=context_type["node"], name=f"p.{n}") for n in ("ExampleGen", "Trainer", "Pusher")]
+    names = ["p", "run-0", "run-1", "run-2", "ExampleGen", "Trainer", "Pusher"]
+    for stored, context_id in zip(contexts, store.put_contexts(contexts), strict=True):
+        stored.id = context_id
+    context = dict(zip(names, contexts, strict=True))
+    artifacts = {}
+
+    def execute(run, node, state, inputs, outputs):
+        pairs = []
+        for direction, keys in ((pb.Event.INPUT, inputs), (pb.Event.OUTPUT, outputs)):
+            for key, name in keys.items():
+                artifact = pb.Artifact(type_id=artifact_type[name.split("#")[0]], uri=f"/uri/{name}")
+                if name in artifacts:
+                    artifact.id = artifacts[name]
+                path = pb.Event.Path(steps=[pb.Event.Path.Step(key=key), pb.Event.Path.Step(index=0)])
+                pairs.append((artifact, pb.Event(type=direction, path=path)))
+        execution_id, artifact_ids, _ = store.put_execution(
+            pb.Execution(type_id=execution_type, last_known_state=state), pairs, [context[c] for c in ("p", run, node)]
+        )
+        artifacts.update(zip([*inputs.values(), *outputs.values()], artifact_ids, strict=True))
+        return execution_id
+
+    complete, cached = pb.Execution.COMPLETE, pb.Execution.CACHED
+    execute("run-0", "Trainer", complete, {}, {"model": "Model#old"})
+    first = [
+        execute("run-1", "ExampleGen", complete, {}, {"examples": "Examples#1"}),
+        execute("run-1", "Trainer", complete, {"examples": "Examples#1", "baseline_model": "Model#old"},
+                {"model": "Model#1"}),
+        execute("run-1", "Pusher", complete, {"model": "Model#1"}, {"pushed_model": "PushedModel#1"}),
+    ]  # fmt: skip
+    execute("run-2", "ExampleGen", cached, {}, {"examples": "Examples#1"})
+    execute("run-2", "Trainer", cached, {"examples": "Examples#1", "baseline_model": "Model#old"}, {"model": "Model#1"})
+    execute("run-2", "Pusher", cached, {"model": "Model#1"}, {"pushed_model": "PushedModel#1"})
+    return store, artifacts, first
+
+
+def test_lineage_follows_cached_executions_to_the_original_producers():
+    store, artifacts, first = cached_rerun_store()
+    (rerun,) = [r for r in mlmd_lib.runs(store, "p") if r.run_id == "run-2"]
+    assert rerun.cached == ["ExampleGen", "Trainer", "Pusher"]
+    reused = mlmd_lib.run_artifacts(store, "p", "run-2")
+    assert {a.id for a in reused} == {artifacts[n] for n in ("Examples#1", "Model#1", "PushedModel#1")}
+    assert all(a.cached for a in reused)
+    lineage = mlmd_lib.pushed_model_lineage(store, "p", "run-2")
+    assert lineage.target.id == artifacts["PushedModel#1"]
+    assert sorted(lineage.executions) == first  # run-1's executions, not run-2's cache hits
+    assert {e.run_id for e in lineage.executions.values()} == {"run-1"}
+    assert [a.id for a in lineage.of_type("Examples")] == [artifacts["Examples#1"]]
+    (baseline,) = [a for a in lineage.of_type("Model") if a.id == artifacts["Model#old"]]
+    assert baseline.node == ""  # shown as the Trainer's input, its producer not walked
+    assert sorted(mlmd_lib.lineage(store, lineage.target.id, follow_baseline=True).executions)[0] < first[0]
+
+
+def test_artifacts_of_a_run_by_type_with_uris(run, first_id, capsys):
+    artifacts = inspect_json(capsys, run, "artifacts", "--run", first_id)["artifacts"]
+    types = {a["type_name"] for a in artifacts}
+    assert {"Examples", "Schema", "ExampleStatistics", "TransformGraph", "HyperParameters", "Model"} <= types
+    assert {"ModelEvaluation", "ModelBlessing", "PushedModel"} <= types
+    assert all(os.path.exists(a["uri"]) for a in artifacts)
+    (model,) = inspect_json(capsys, run, "artifacts", "--run", first_id, "--type", "Model")["artifacts"]
+    assert model["node"] == "Trainer" and model["key"] == "model"
+
+
+def test_lineage_of_the_pushed_model_reaches_its_examples(run, first_id, capsys, tmp_path):
+    store = mlmd_lib.open_store(run.config.metadata_path)
+    examples = mlmd_lib.output_artifacts(store, first_id, "Examples")  # ImportExampleGen's and Transform's
+    (pushed,) = mlmd_lib.output_artifacts(store, first_id, "PushedModel")
+    plot = tmp_path / "lineage.png"
+    code, out, err = inspect(capsys, "lineage", "--run", first_id, "--plot", str(plot), *run.flags)
+    assert code == 0, err
+    assert all(e.uri in out for e in examples)
+    assert_png(plot)
+    lineage = inspect_json(capsys, run, "lineage", "--run", first_id)
+    assert lineage["target"]["id"] == pushed.id and lineage["target"]["type_name"] == "PushedModel"
+    by_type = {}
+    for artifact in lineage["artifacts"]:
+        by_type.setdefault(artifact["type_name"], set()).add(artifact["id"])
+    assert {e.id for e in examples} <= by_type["Examples"]
+    assert {"Schema", "TransformGraph", "HyperParameters", "Model", "ModelBlessing"} <= set(by_type)
+    assert COMPONENTS <= {e["node"] for e in lineage["executions"]}
+
+
+def test_metrics_overall_per_class_and_blessing(run, first_id, capsys, tmp_path):
+    plot = tmp_path / "per_class.png"
+    code, out, err = inspect(capsys, "metrics", "--run", first_id, "--plot", str(plot), *run.flags)
+    assert code == 0, err
+    assert inspect_lib.ACCURACY in out and "BLESSED" in out
+    assert_png(plot)
+    data = inspect_json(capsys, run, "metrics", "--run", first_id)
+    assert 0.0 < data["metrics"]["overall"][inspect_lib.ACCURACY] <= 1.0
+    assert sorted(data["metrics"]["by_label"]) == [str(label) for label in range(10)]
+    assert data["metrics"]["baseline"] is None  # the first blessed model had nothing to beat
+    assert data["blessing"]["blessed"] and data["blessing"]["failures"] == []
+
+
+def test_compare_two_runs(run, first_id, capsys, tmp_path):
+    plot = tmp_path / "compare.png"
+    code, out, err = inspect(
+        capsys, "compare", "--run", first_id, "--against", first_id, "--plot", str(plot), *run.flags
+    )
+    assert code == 0, err
+    assert "B - A" in out
+    assert_png(plot)
+    comparison = inspect_json(capsys, run, "compare", "--run", first_id, "--against", first_id)
+    assert comparison["runs"] == [first_id, first_id]
+    assert comparison["overall"][inspect_lib.ACCURACY]["delta"] == 0.0
+    assert len(comparison["by_label"]) == 10
+
+
+@pytest.mark.parametrize("command", ["executions", "artifacts", "lineage", "metrics", "compare"])
+def test_unknown_run_id_is_one_clear_line(run, capsys, command):
+    code, out, err = inspect(capsys, command, "--run", "no-such-run", *run.flags)
+    assert code == 1 and out == ""
+    assert (
+        err.strip()
+        == "inspect: no run 'no-such-run' of pipeline 'mnist-convnet' (see the runs command for the run ids)"
+    )
+
+
+def test_missing_store_is_one_clear_line_without_traceback(tmp_path):
+    # A real process: what a user sees, TensorFlow's start-up included.
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.inspect", "lineage", "--output-root", str(tmp_path)],
+        capture_output=True, text=True, cwd=PROJECT_ROOT,
+    )  # fmt: skip
+    path = tmp_path / "metadata" / "digits-convnet" / "metadata.db"
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"inspect: {path}: no metadata store there (has the pipeline run yet?)"
+    ]
+
+
+def test_empty_store_file_and_store_without_runs(tmp_path, capsys):
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    code, _, err = inspect(capsys, "runs", "--metadata-path", str(empty))
+    assert code == 1 and err.strip() == f"inspect: {empty}: empty file, not a metadata store"
+    fresh = tmp_path / "fresh.db"
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(fresh)
+    mlmd.MetadataStore(config)  # creates the tables, records nothing
+    for command in ("runs", "executions", "metrics"):
+        code, out, err = inspect(capsys, command, "--metadata-path", str(fresh))
+        assert code == 1 and out == ""
+        assert err.strip() == "inspect: no runs of pipeline 'digits-convnet' in this store"
+
+
+def test_other_pipeline_name_is_named_in_the_message(run, capsys):
+    code, _, err = inspect(capsys, "runs", "--metadata-path", run.config.metadata_path, "--pipeline-name", "other")
+    assert code == 1
+    assert err.strip() == "inspect: no runs of pipeline 'other' in this store (pipelines there: mnist-convnet)"
+
+
+def test_unreachable_grpc_service_is_one_clear_line(capsys):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, _, err = inspect(capsys, "runs", "--grpc-host", "127.0.0.1", "--grpc-port", str(port))
+    assert code == 1
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"inspect: metadata store 127.0.0.1:{port}: ")
+
+
+def test_grpc_client_config_for_kubeflow():
+    config = mlmd_lib.grpc_config("metadata-grpc-service.kubeflow")
+    assert isinstance(config, metadata_store_pb2.MetadataStoreClientConfig)
+    assert (config.host, config.port) == ("metadata-grpc-service.kubeflow", 8080)
+
+
+def test_bad_pipeline_flags_are_a_configuration_error(capsys):
+    code, _, err = inspect(capsys, "runs", "--dataset", "nope")
+    assert code == 2 and err.startswith("inspect: configuration error: unknown dataset 'nope'")
+
+
+def test_format_table_aligns_columns():
+    assert inspect_lib.format_table(["a", "bb"], [[1, 0.5], [None, 2.0]]).splitlines() == [
+        "a  bb",
+        "-  ------",
+        "1  0.5000",
+        "   2",
+    ]

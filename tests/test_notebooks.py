@@ -1,0 +1,115 @@
+"""Each notebook in notebooks/ runs headless (nbclient) against the session's run (conftest ``mnist_run``).
+
+The notebooks read the store from environment variables; the tests point them at the session's
+first run by id, since other test modules may run the pipeline again.
+"""
+
+import os
+import re
+import sys
+
+import nbformat
+import pytest
+from conftest import MNIST_SLICE, PROJECT_ROOT
+from nbclient import NotebookClient
+
+from pipeline import metadata as mlmd_lib
+
+NOTEBOOKS = os.path.join(PROJECT_ROOT, "notebooks")
+NAMES = ["data_validation", "model_analysis", "metadata_explorer"]
+ACCURACY = "sparse_categorical_accuracy"
+
+
+def execute(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Runs every cell in a fresh "python3" kernel started in notebooks/; raises on a cell's error."""
+    # No per-cell time limit (the tests carry no wall-clock limits); the start-up one only catches a dead kernel.
+    client = NotebookClient(
+        notebook, kernel_name="python3", timeout=None, startup_timeout=600,
+        resources={"metadata": {"path": NOTEBOOKS}},
+    )  # fmt: skip
+    return client.execute()
+
+
+def text_of(notebook: nbformat.NotebookNode) -> str:
+    """Everything the cells printed or displayed as text."""
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream":
+                parts.append(output.text)
+            elif output.output_type in ("display_data", "execute_result"):
+                parts.append(output.data.get("text/plain", ""))
+                parts.append(output.data.get("text/html", ""))
+    return "\n".join(parts)
+
+
+def images_in(notebook: nbformat.NotebookNode) -> int:
+    return sum("image/png" in o.get("data", {}) for cell in notebook.cells for o in cell.get("outputs", []))
+
+
+@pytest.fixture(scope="module")
+def executed(mnist_run) -> dict:
+    """Each notebook, executed against the session's first run."""
+    env = {
+        "PIPELINE_METADATA_PATH": mnist_run.config.metadata_path,
+        "PIPELINE_NAME": mnist_run.config.pipeline_name,
+        "PIPELINE_RUN_ID": mnist_run.first_run.run_id,
+    }
+    with pytest.MonkeyPatch.context() as patch:  # the kernels inherit this process's environment
+        for name, value in env.items():
+            patch.setenv(name, value)
+        return {name: execute(nbformat.read(os.path.join(NOTEBOOKS, f"{name}.ipynb"), as_version=4)) for name in NAMES}
+
+
+def test_the_kernel_is_this_virtualenvs_python():
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys; print(sys.prefix)")])
+    (output,) = execute(notebook).cells[0].outputs
+    assert output.text.strip() == sys.prefix
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebooks_are_committed_clean_and_read_the_store_from_the_environment(name):
+    notebook = nbformat.read(os.path.join(NOTEBOOKS, f"{name}.ipynb"), as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(cell.outputs == [] and cell.execution_count is None for cell in code)
+    first = notebook.cells[0]
+    assert first.cell_type == "code" and "os.environ.get(" in first.source
+    assert all(var in first.source for var in ("PIPELINE_METADATA_PATH", "PIPELINE_NAME", "PIPELINE_RUN_ID"))
+    # Every MLMD query goes through pipeline.metadata; artifact locations come from it.
+    source = "\n".join(cell.source for cell in code)
+    assert "ml_metadata" not in source and "/pipelines/" not in source
+
+
+def test_data_validation_shows_both_splits_the_schema_and_no_anomalies(executed, mnist_run):
+    text = text_of(executed["data_validation"])
+    store = mlmd_lib.open_store(mnist_run.config.metadata_path)
+    config, run_id = mnist_run.config, mnist_run.first_run.run_id
+    statistics = mlmd_lib.run_artifact(store, config.pipeline_name, run_id, "ExampleStatistics", "statistics")
+    assert statistics.uri in text
+    counts = {split: int(re.search(rf"^{split}: (\d+) examples$", text, re.M).group(1)) for split in ("train", "eval")}
+    assert sum(counts.values()) == MNIST_SLICE and counts["train"] > counts["eval"] > 0
+    assert "schema features: key, image, height, width, channels, label" in text
+    assert "train: 0 anomalies" in text and "eval: 0 anomalies" in text
+
+
+def test_model_analysis_shows_accuracy_per_class_and_the_blessing(executed):
+    notebook = executed["model_analysis"]
+    text = text_of(notebook)
+    assert ACCURACY in text
+    assert "BLESSED" in text and "NOT blessed" not in text
+    assert "no baseline: no model was blessed before this one" in text
+    assert images_in(notebook) >= 1  # the per-class plot
+
+
+def test_metadata_explorer_draws_the_lineage_of_the_pushed_model(executed, mnist_run):
+    notebook = executed["metadata_explorer"]
+    text = text_of(notebook)
+    store = mlmd_lib.open_store(mnist_run.config.metadata_path)
+    run_id = mnist_run.first_run.run_id
+    (pushed,) = mlmd_lib.output_artifacts(store, run_id, "PushedModel")
+    assert f"PushedModel#{pushed.id} of run {run_id}, pushed: True" in text
+    for examples in mlmd_lib.output_artifacts(store, run_id, "Examples"):
+        assert examples.uri in text  # the pushed model's Examples, raw and transformed
+    assert run_id in text
+    assert images_in(notebook) == 2  # component durations and the lineage graph
