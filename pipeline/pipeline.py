@@ -84,17 +84,20 @@ def training_settings(config: PipelineConfig) -> TrainingSettings:
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """Accuracy must clear the lower bound and not regress against the latest blessed model."""
+    """Overall accuracy must clear the lower bound and not regress against the latest blessed model."""
+    threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.accuracy_lower_bound}),
+        # A tiny slack absorbs float noise when the candidate equals the baseline.
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -config.regression_tolerance - 1e-10},
+        ),
+    )
+    # The gate is overall accuracy: a plain `threshold` would apply to every per-class slice
+    # too, so one class a hair worse would block an otherwise better model.
     accuracy = tfma.MetricConfig(
         class_name="SparseCategoricalAccuracy",
-        threshold=tfma.MetricThreshold(
-            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.accuracy_lower_bound}),
-            # A tiny slack absorbs float noise when the candidate equals the baseline.
-            change_threshold=tfma.GenericChangeThreshold(
-                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                absolute={"value": -config.regression_tolerance - 1e-10},
-            ),
-        ),
+        per_slice_thresholds=[tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)],
     )
     return tfma.EvalConfig(
         model_specs=[

@@ -15,7 +15,7 @@ from conftest import tree_digest
 from data import format as record_format
 from data import sources
 from models import features, training
-from pipeline import local_runner
+from pipeline import inspect, local_runner
 from pipeline import metadata as mlmd_lib
 from pipeline import pipeline as pipeline_lib
 
@@ -181,6 +181,10 @@ def test_anomalies_stop_the_run_before_training_and_keep_the_pushed_model(
     assert states["AnomaliesGate"] == "FAILED"
     assert not {"Transform", "Tuner", "Trainer", "Evaluator", "Pusher"} & set(states)
     assert tree_digest(workspace.config.serving_dir) == served
+    # The anomaly is there for whoever looks later, through the inspect CLI.
+    assert inspect.main(["anomalies", *workspace.flags]) == 0
+    report = capsys.readouterr().out
+    assert any(named in line for line in report.splitlines()[1:]), report
 
 
 def test_corrupted_tfrecord_is_named_before_anything_runs(workspace, first_run, mnist_dir, tmp_path, capsys):
