@@ -9,7 +9,7 @@ SERVING_DIR ?= $(OUTPUT_ROOT)/serving/digits-convnet
 UV_VERSION := 0.13.9
 FLAGS ?=
 
-.PHONY: run test lint format data bench bench-peer bench-serve lock schema compile clean
+.PHONY: run test lint format data bench bench-peer bench-serve lock schema compile notebooks clean
 
 # Creates .venv with Python 3.10 and installs the locked dependency set with uv.
 $(STAMP): requirements.lock setup.py
@@ -64,7 +64,6 @@ compile: $(STAMP)
 
 # Opens JupyterLab on notebooks/; they read the run from $(OUTPUT_ROOT) (or PIPELINE_METADATA_PATH, PIPELINE_NAME).
 # Jupyter refuses to run as root unless told to, which containers need.
-.PHONY: notebooks
 notebooks: $(STAMP)
 	PIPELINE_OUTPUT_ROOT=$(abspath $(OUTPUT_ROOT)) $(VENV)/bin/jupyter lab --notebook-dir=notebooks \
 		$(if $(filter 0,$(shell id -u)),--allow-root)
