@@ -24,16 +24,26 @@ def timed_run(flags: list) -> float:
     return time.perf_counter() - start
 
 
-def main(argv=None) -> int:
-    """Prepares MNIST-10k, runs cold then cached, and prints the figures."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def setup(argv, description: str, prefix: str) -> tuple:
+    """Parses a benchmark's flags and prepares MNIST: returns (args, pipeline flags, config, output root).
+
+    Flags the benchmark does not know are the pipeline's; the output root is a new temporary
+    folder named ``prefix...`` unless --output-root is given.
+    """
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mnist-source", required=True, help="folder of MNIST IDX files")
     parser.add_argument("--output-root", default="", help="default: a new temporary folder")
     args, pipeline_flags = parser.parse_known_args(argv)
-    output_root = args.output_root or tempfile.mkdtemp(prefix="tfx-bench-")
+    output_root = args.output_root or tempfile.mkdtemp(prefix=prefix)
     flags = ["--dataset", "mnist", "--output-root", output_root, *pipeline_flags]
     config = config_lib.parse_args(flags)
     prepare.prepare("mnist", config.data_root, source=args.mnist_source)
+    return args, flags, config, output_root
+
+
+def main(argv=None) -> int:
+    """Prepares MNIST-10k, runs cold then cached, and prints the figures."""
+    args, flags, config, output_root = setup(argv, __doc__, "tfx-bench-")
 
     cold = timed_run(flags)
     cached = timed_run(flags)

@@ -11,20 +11,17 @@ Runs, each in a fresh process so imports count as they do for a user:
    ``image_class``), with its own BeamDagRunner and Beam settings.
 """
 
-import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 
 import numpy as np
 
-from data import prepare, sources
-from pipeline import config as config_lib
+from data import sources
 from pipeline import metadata as mlmd_lib
-from pipeline.benchmark import timed_run
+from pipeline.benchmark import setup, timed_run
 
 PEER_NAME = "mnist_native_keras"
 PEER_SCRIPT = textwrap.dedent(
@@ -83,14 +80,7 @@ def accuracy(metadata_path: str, pipeline_name: str) -> tuple:
 
 def main(argv=None) -> int:
     """Runs both pipelines and prints wall time and accuracy side by side."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mnist-source", required=True, help="folder of MNIST IDX files")
-    parser.add_argument("--output-root", default="", help="default: a new temporary folder")
-    args, pipeline_flags = parser.parse_known_args(argv)
-    output_root = args.output_root or tempfile.mkdtemp(prefix="tfx-peer-bench-")
-    flags = ["--dataset", "mnist", "--output-root", output_root, *pipeline_flags]
-    config = config_lib.parse_args(flags)
-    prepare.prepare("mnist", config.data_root, source=args.mnist_source)
+    args, flags, config, output_root = setup(argv, __doc__, "tfx-peer-bench-")
     peer_root = os.path.join(output_root, "peer")
     write_peer_data(args.mnist_source, os.path.join(peer_root, "data"))
 
