@@ -8,6 +8,7 @@ the command line as ``--field-name value``.
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 from typing import Sequence, Tuple
@@ -104,8 +105,28 @@ class PipelineConfig:
             raise ConfigError(f"tuner_algorithm must be one of {hp_lib.ALGORITHMS}, got {self.tuner_algorithm!r}")
         if (self.tuning_mode == "file") != bool(self.hyperparameters_file):
             raise ConfigError("tuning_mode file and hyperparameters_file go together: give both or neither")
-        search_space_params(self)
-        fixed_hyperparameters(self)
+        # Parsed once here, so a bad file fails before anything runs, and kept for the pipeline.
+        _ = self.search_space_params, self.fixed_hyperparameters
+
+    @functools.cached_property
+    def search_space_params(self) -> list:
+        """The validated search-space overrides from ``search_space_file`` (empty when unset)."""
+        if not self.search_space_file:
+            return []
+        try:
+            return hp_lib.parse_search_space(read_document(self.search_space_file))
+        except hp_lib.HyperparameterError as err:
+            raise ConfigError(f"{self.search_space_file}: {err}") from err
+
+    @functools.cached_property
+    def fixed_hyperparameters(self) -> dict:
+        """The validated fixed values from ``hyperparameters_file`` (empty when unset)."""
+        if not self.hyperparameters_file:
+            return {}
+        try:
+            return hp_lib.parse_fixed_values(read_document(self.hyperparameters_file))
+        except hp_lib.HyperparameterError as err:
+            raise ConfigError(f"{self.hyperparameters_file}: {err}") from err
 
 
 def read_document(path: str):
@@ -123,26 +144,6 @@ def read_document(path: str):
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: does not parse as YAML or JSON ({err})") from err
-
-
-def search_space_params(config: "PipelineConfig") -> list:
-    """The validated search-space overrides from ``config.search_space_file`` (empty when unset)."""
-    if not config.search_space_file:
-        return []
-    try:
-        return hp_lib.parse_search_space(read_document(config.search_space_file))
-    except hp_lib.HyperparameterError as err:
-        raise ConfigError(f"{config.search_space_file}: {err}") from err
-
-
-def fixed_hyperparameters(config: "PipelineConfig") -> dict:
-    """The validated fixed values from ``config.hyperparameters_file`` (empty when unset)."""
-    if not config.hyperparameters_file:
-        return {}
-    try:
-        return hp_lib.parse_fixed_values(read_document(config.hyperparameters_file))
-    except hp_lib.HyperparameterError as err:
-        raise ConfigError(f"{config.hyperparameters_file}: {err}") from err
 
 
 def schema_facts(schema_path: str) -> Tuple[Tuple[int, int, int], int]:

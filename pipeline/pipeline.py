@@ -16,13 +16,7 @@ from models import features
 from models.settings import TrainingSettings
 from pipeline import baseline
 from pipeline.components import ComponentFactory
-from pipeline.config import (
-    PROJECT_ROOT,
-    RECORD_PATTERN,
-    PipelineConfig,
-    fixed_hyperparameters,
-    search_space_params,
-)
+from pipeline.config import PROJECT_ROOT, RECORD_PATTERN, PipelineConfig
 from pipeline.gate import AnomaliesGate
 
 SPLITS = ("train", "eval")
@@ -74,8 +68,8 @@ def training_settings(config: PipelineConfig) -> TrainingSettings:
         tuner_epochs=config.tuner_epochs,
         seed=config.seed,
         tuner_algorithm=config.tuner_algorithm,
-        search_space=search_space_params(config),
-        fixed_hyperparameters=fixed_hyperparameters(config),
+        search_space=config.search_space_params,
+        fixed_hyperparameters=config.fixed_hyperparameters,
         require_hyperparameters=config.tuning_mode == "reuse",
         tensorboard_dir=os.path.join(config.pipeline_root, "Tuner", "tensorboard"),
         checkpoint_dir=os.path.join(config.pipeline_root, "Trainer", "backup"),

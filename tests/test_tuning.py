@@ -39,7 +39,7 @@ def write(tmp_path, name, text):
 
 def test_an_hptuning_style_file_replaces_ranges_and_keeps_the_rest(tmp_path):
     config = config_lib.get_config(search_space_file=write(tmp_path, "space.yaml", HPTUNING))
-    space = tuning.search_space(config_lib.search_space_params(config))
+    space = tuning.search_space(config.search_space_params)
     by_name = {hp.name: hp for hp in space.space}
     assert by_name["learning_rate"].min_value == 0.0005 and by_name["learning_rate"].sampling == "log"
     assert list(by_name["conv_filters"].values) == [8, 64]
@@ -68,9 +68,9 @@ def test_fixed_values_come_from_json_or_the_tuners_own_artifact(tmp_path):
     best.values.update(conv_filters=48, dropout=0.2)
     path = write(tmp_path, "best_hyperparameters.txt", json.dumps(best.get_config()))
     config = config_lib.get_config(tuning_mode="file", hyperparameters_file=path)
-    assert config_lib.fixed_hyperparameters(config)["conv_filters"] == 48
+    assert config.fixed_hyperparameters["conv_filters"] == 48
     flat = write(tmp_path, "fixed.json", '{"dense_units": 64, "learning_rate": 0.002}')
-    values = config_lib.fixed_hyperparameters(config_lib.get_config(tuning_mode="file", hyperparameters_file=flat))
+    values = config_lib.get_config(tuning_mode="file", hyperparameters_file=flat).fixed_hyperparameters
     assert tuning.with_values(values).values == {**tuning.search_space().values, **values}
 
 
