@@ -13,8 +13,6 @@ import os
 import re
 from typing import Any, Mapping
 
-import yaml
-
 from pipeline import config as config_lib
 
 ENV_VAR = "PIPELINE_CLOUD_CONFIG"
@@ -135,6 +133,10 @@ def _build(cls, values: Any, section: str):
         required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         if required and field.name not in values:
             raise CloudConfigError(f"{where}`{field.name}` is required")
+    # Nested sections (the worker pools) are built the same way, named by their key.
+    types = {field.name: field.type for field in dataclasses.fields(cls)}
+    values = {key: _build(types[key], value, key) if dataclasses.is_dataclass(types[key]) else value
+              for key, value in values.items()}  # fmt: skip
     try:
         return cls(**values)
     except CloudConfigError as err:
@@ -146,19 +148,9 @@ def load(path: str | None = None) -> CloudConfig:
     path = path or os.environ.get(ENV_VAR)
     if not path:
         raise CloudConfigError(f"no cloud config: pass --cloud-config or set {ENV_VAR} (see cloud.example.yaml)")
+    values = config_lib.read_document(path)
     try:
-        with open(path) as f:
-            values = yaml.safe_load(f)
-        if isinstance(values, Mapping):
-            values = dict(values)
-            for name in ("trainer", "tuner"):
-                if name in values:
-                    values[name] = _build(WorkerPool, values[name], name)
         return _build(CloudConfig, values, "")
-    except OSError as err:
-        raise CloudConfigError(f"{path}: cannot read the cloud config ({err.strerror})") from err
-    except yaml.YAMLError as err:
-        raise CloudConfigError(f"{path}: neither YAML nor JSON ({err})") from err
     except CloudConfigError as err:
         raise CloudConfigError(f"{path}: {err}") from err
 

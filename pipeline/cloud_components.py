@@ -61,9 +61,7 @@ class CloudComponents(ComponentFactory):
             "machine_type": self.cloud.serving_machine_type,
         }
         custom_config = {
-            CLOUD_AI.ENABLE_VERTEX_KEY: True,
-            CLOUD_AI.VERTEX_REGION_KEY: self.cloud.region,
+            **self.vertex_keys(CLOUD_AI.SERVING_ARGS_KEY, serving_args),
             CLOUD_AI.VERTEX_CONTAINER_IMAGE_URI_KEY: self.cloud.serving_image,
-            CLOUD_AI.SERVING_ARGS_KEY: serving_args,
         }
         return CLOUD_AI.Pusher(model=model, model_blessing=model_blessing, custom_config=custom_config)

@@ -73,17 +73,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: loads the cloud config, compiles, and turns a configuration error into one line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cloud-config", help=f"YAML or JSON file (default ${cloud_lib.ENV_VAR})")
-    parser.add_argument("--output", default=None, help=f"default {default_output()}")
+    parser.add_argument("--output", default=default_output(), help="default %(default)s")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    output = args.output or default_output()
+    output = args.output
     try:
         job = compile_pipeline(cloud_lib.load(args.cloud_config), output)
     except cloud_lib.config_lib.ConfigError as err:
         print(f"pipeline: configuration error: {err}", file=sys.stderr)
         return 2
-    spec = job["pipelineSpec"]
-    parameters = ", ".join(spec["root"].get("inputDefinitions", {}).get("parameters", {}))
-    print(f"pipeline {spec['pipelineInfo']['name']}: compiled to {output} (runtime parameters: {parameters})")
+    name, parameters = job["pipelineSpec"]["pipelineInfo"]["name"], job["runtimeConfig"].get("parameterValues", {})
+    print(f"pipeline {name}: compiled to {output} (runtime parameters: {', '.join(parameters)})")
     return 0
 
 

@@ -22,6 +22,7 @@ from typing import Sequence
 import yaml
 
 from pipeline import cloud as cloud_lib
+from pipeline import kubeflow_v2_runner
 from pipeline.config import ConfigError
 
 TARGETS = ("vertex", "kfp")
@@ -31,11 +32,6 @@ PARAMETER_TYPES = {"STRING": str, "NUMBER_INTEGER": int, "INT": int, "NUMBER_DOU
 
 class SubmitError(RuntimeError):
     """The service could not be reached or refused the job."""
-
-
-def default_spec() -> str:
-    """Where ``python -m pipeline.kubeflow_v2_runner`` writes the compiled job by default."""
-    return os.path.join(os.environ.get("PIPELINE_OUTPUT_ROOT", "outputs"), "compiled", "pipeline.json")
 
 
 def read_job(path: str) -> dict:
@@ -169,7 +165,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cloud-config", help=f"YAML or JSON file (default ${cloud_lib.ENV_VAR})")
-    parser.add_argument("--spec", default=default_spec(), help="the compiled pipeline job (default %(default)s)")
+    parser.add_argument(
+        "--spec", default=kubeflow_v2_runner.default_output(), help="the compiled pipeline job (default %(default)s)"
+    )
     parser.add_argument("--target", choices=TARGETS, default="vertex")
     parser.add_argument("--host", help="KFP endpoint (default: kfp_host in the cloud config)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="runtime parameter")
