@@ -22,7 +22,16 @@ SHAPE_KEYS = (HEIGHT, WIDTH, CHANNELS)
 PROBABILITIES = "probabilities"
 CLASSES = "classes"
 
+# The exported model's signatures: serialized tf.Examples (what TFMA and TF Serving's predict with
+# `{"b64": ...}` examples send) and raw image bytes (what a client holding pixels sends).
+EXAMPLES_SIGNATURE = "serving_default"
+IMAGE_SIGNATURE = "serving_image"
+
 
 def transformed_name(key: str) -> str:
     """Returns the name Transform gives the feature ``key``."""
     return key + "_xf"
+
+
+IMAGE_XF = transformed_name(IMAGE)
+LABEL_XF = transformed_name(LABEL)

@@ -7,8 +7,6 @@ from tfx_bsl.public.tfxio import TensorFlowDatasetOptions
 from models import devices, features
 from models.settings import TrainingSettings
 
-IMAGE_XF = features.transformed_name(features.IMAGE)
-LABEL_XF = features.transformed_name(features.LABEL)
 SHUFFLE_BUFFER = 10_000
 
 
@@ -21,9 +19,9 @@ def dataset(
     split is about 25 MB), so later epochs skip reading and parsing; the training order is
     reshuffled every epoch from the cache.
     """
-    options = TensorFlowDatasetOptions(batch_size=batch_size, label_key=LABEL_XF, num_epochs=1, shuffle=False)
+    options = TensorFlowDatasetOptions(batch_size=batch_size, label_key=features.LABEL_XF, num_epochs=1, shuffle=False)
     data = data_accessor.tf_dataset_factory(file_pattern, options, tf_transform_output.transformed_metadata.schema)
-    data = data.map(lambda x, y: (x[IMAGE_XF], y)).cache()
+    data = data.map(lambda x, y: (x[features.IMAGE_XF], y)).cache()
     if shuffle:
         data = data.unbatch().shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
     return data.prefetch(tf.data.AUTOTUNE)

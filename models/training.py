@@ -17,10 +17,6 @@ from models import model as model_lib
 from models.hyperparameters import HyperparametersNotFoundError
 from models.settings import TrainingSettings
 
-# The exported signatures: serialized tf.Examples (what TFMA and TF Serving's predict with
-# `{"b64": ...}` examples send) and raw image bytes (what a client holding pixels sends).
-EXAMPLES_SIGNATURE = "serving_default"
-IMAGE_SIGNATURE = "serving_image"
 # The values the model was built from, next to its TensorBoard logs in the model run folder.
 HYPERPARAMETERS_FILE = "hyperparameters.json"
 
@@ -108,7 +104,7 @@ def export(model: keras.Model, tf_transform_output: tft.TFTransformOutput, expor
 
     def predict(raw_features):
         transformed = model.tft_layer(raw_features)
-        probabilities = model(transformed[inputs.IMAGE_XF], training=False)
+        probabilities = model(transformed[features.IMAGE_XF], training=False)
         return {
             features.PROBABILITIES: probabilities,
             features.CLASSES: tf.argmax(probabilities, axis=-1),
@@ -122,6 +118,6 @@ def export(model: keras.Model, tf_transform_output: tft.TFTransformOutput, expor
     def serve_images(images):
         return predict({features.IMAGE: tf.reshape(images, [-1, 1])})
 
-    signatures = {EXAMPLES_SIGNATURE: serve_examples, IMAGE_SIGNATURE: serve_images}
+    signatures = {features.EXAMPLES_SIGNATURE: serve_examples, features.IMAGE_SIGNATURE: serve_images}
     tf.saved_model.save(model, export_dir, signatures=signatures)
     logging.info("Exported %s to %s", sorted(signatures), os.path.abspath(export_dir))

@@ -58,9 +58,9 @@ def main(argv=None) -> int:
     cached_states = sorted({e.state for e in second.executions})
     print(f"cached re-run wall time     {cached:8.1f} s  (states: {', '.join(cached_states)})")
     overall = metrics["overall"]
-    print(f"eval accuracy               {overall['sparse_categorical_accuracy']:8.4f}"
-          f"  on {int(overall['example_count'])} eval examples")  # fmt: skip
-    by_label = ", ".join(f"{label}:{m['sparse_categorical_accuracy']:.3f}" for label, m in metrics["by_label"].items())
+    print(f"eval accuracy               {overall[mlmd_lib.ACCURACY]:8.4f}"
+          f"  on {int(overall[mlmd_lib.EXAMPLE_COUNT])} eval examples")  # fmt: skip
+    by_label = ", ".join(f"{label}:{m[mlmd_lib.ACCURACY]:.3f}" for label, m in metrics["by_label"].items())
     print(f"per-class accuracy          {by_label}")
     return 0
 

@@ -18,22 +18,23 @@ The queries live in ``pipeline.metadata``; this module only formats them (and th
 reuse its plots).
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import logging
 import os
 import sys
 import warnings
-from typing import Dict, List, Optional, Sequence
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 from pipeline import metadata
 
+if TYPE_CHECKING:  # matplotlib loads in _figure: only --plot and the notebooks draw
+    from matplotlib.figure import Figure
+
 # The Evaluator's accuracy metric (the SparseCategoricalAccuracy of pipeline.pipeline.eval_config).
-ACCURACY = "sparse_categorical_accuracy"
-EXAMPLE_COUNT = "example_count"
+ACCURACY, EXAMPLE_COUNT = metadata.ACCURACY, metadata.EXAMPLE_COUNT
 STATE_COLORS = {"COMPLETE": "tab:blue", "CACHED": "tab:gray", "FAILED": "tab:red", "RUNNING": "tab:orange"}
 
 
@@ -57,6 +58,9 @@ def _cell(value) -> str:
 
 def _figure(width: float, height: float) -> Figure:
     """A figure drawn by the Agg canvas: PNGs with no display and no pyplot state (notebooks show it inline)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(figure)
     return figure

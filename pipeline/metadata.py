@@ -21,6 +21,9 @@ from ml_metadata.proto import metadata_store_pb2
 
 PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"
+# TFMA's names for the metrics pipeline.eval_config computes.
+ACCURACY = "sparse_categorical_accuracy"
+EXAMPLE_COUNT = "example_count"
 NODE_CONTEXT = "node"
 LATEST = "latest"
 # The Kubeflow Pipelines metadata service listens here (service metadata-grpc-service, namespace kubeflow).
@@ -286,16 +289,21 @@ def _execution_records(store: mlmd.MetadataStore, executions: list) -> List[tupl
 
 def runs(store: mlmd.MetadataStore, pipeline_name: str) -> List[RunRecord]:
     """The pipeline's runs, oldest first, with each run's executions in start order."""
-    records = []
-    for context in _contexts_of_type(store, RUN_CONTEXT):
-        executions = [
-            record
-            for pipeline, record in _execution_records(store, store.get_executions_by_context(context.id))
-            if pipeline == pipeline_name  # another pipeline may share the store
-        ]
-        if executions:
-            executions.sort(key=lambda e: (e.start_ms, e.id))
-            records.append(RunRecord(context.name, context.create_time_since_epoch, executions))
+    contexts = _contexts_of_type(store, RUN_CONTEXT)
+    executions = [execution for context in contexts for execution in store.get_executions_by_context(context.id)]
+    by_run: Dict[str, list] = {}
+    for pipeline, record in _execution_records(store, executions):  # one pass: types are fetched once
+        if pipeline == pipeline_name:  # another pipeline may share the store
+            by_run.setdefault(record.run_id, []).append(record)
+    records = [
+        RunRecord(
+            context.name,
+            context.create_time_since_epoch,
+            sorted(by_run[context.name], key=lambda e: (e.start_ms, e.id)),
+        )
+        for context in contexts
+        if context.name in by_run
+    ]
     return sorted(records, key=lambda r: r.created_ms)
 
 

@@ -74,8 +74,8 @@ def accuracy(metadata_path: str, pipeline_name: str) -> tuple:
     """(eval accuracy, eval example count as text) of the pipeline's latest run, from its Evaluator in MLMD."""
     store = mlmd_lib.open_store(metadata_path)
     overall = mlmd_lib.evaluation_metrics(store, mlmd_lib.latest_run(store, pipeline_name).run_id)["overall"]
-    count = overall.get("example_count")  # the TFX example's EvalConfig does not count examples
-    return overall["sparse_categorical_accuracy"], "n/a" if count is None else str(int(count))
+    count = overall.get(mlmd_lib.EXAMPLE_COUNT)  # the TFX example's EvalConfig does not count examples
+    return overall[mlmd_lib.ACCURACY], "n/a" if count is None else str(int(count))
 
 
 def main(argv=None) -> int:

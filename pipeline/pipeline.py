@@ -96,7 +96,9 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
-                signature_name="serving_default", label_key=features.LABEL, prediction_key=features.PROBABILITIES
+                signature_name=features.EXAMPLES_SIGNATURE,
+                label_key=features.LABEL,
+                prediction_key=features.PROBABILITIES,
             )
         ],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LABEL])],

@@ -42,10 +42,10 @@ def latest_inferred_schema(config: config_lib.PipelineConfig) -> schema_pb2.Sche
     """SchemaGen's output in the pipeline's most recent run that executed SchemaGen."""
     store = mlmd_lib.open_store(config.metadata_path)
     for run in reversed(mlmd_lib.runs(store, config.pipeline_name)):
-        for artifact in mlmd_lib.output_artifacts(store, run.run_id, "Schema"):
-            path = os.path.join(artifact.uri, SCHEMA_FILE)
-            if os.path.isfile(path):
-                with open(path) as f:
+        for artifact in mlmd_lib.run_artifacts(store, config.pipeline_name, run.run_id):
+            # ImportSchemaGen's output is a Schema too: only SchemaGen's is inferred.
+            if artifact.type_name == "Schema" and artifact.node == "SchemaGen":
+                with open(os.path.join(artifact.uri, SCHEMA_FILE)) as f:
                     return text_format.Parse(f.read(), schema_pb2.Schema())
     raise mlmd_lib.MetadataError(
         f"no SchemaGen output in pipeline {config.pipeline_name!r}: run it with --use-schema-gen"

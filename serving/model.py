@@ -1,5 +1,6 @@
 """One loaded model version, and the manager that serves the newest one and swaps in new pushes."""
 
+import functools
 import logging
 import os
 import threading
@@ -15,7 +16,6 @@ from serving import versions
 
 log = logging.getLogger(__name__)
 
-IMAGE_XF = features.transformed_name(features.IMAGE)
 # TensorFlow's own entry in signature_def, not a signature clients call; TF Serving hides it too.
 INIT_OP_SIGNATURE = "__saved_model_init_op"
 
@@ -46,16 +46,18 @@ def image_shape_of(meta_graph: meta_graph_pb2.MetaGraphDef) -> Tuple[int, int, i
     for function in meta_graph.object_graph_def.concrete_functions.values():
         shapes.update(_transformed_image_shapes(function.output_signature))
     if len(shapes) != 1:
-        raise ModelError(f"expected one shape for the transformed {IMAGE_XF!r}, found {sorted(shapes) or 'none'}")
+        raise ModelError(
+            f"expected one shape for the transformed {features.IMAGE_XF!r}, found {sorted(shapes) or 'none'}"
+        )
     return shapes.pop()
 
 
 def _transformed_image_shapes(value: struct_pb2.StructuredValue) -> Iterator[Tuple[int, int, int]]:
-    """Yields the (height, width, channels) of each fully known ``IMAGE_XF`` TensorSpec inside ``value``."""
+    """Yields the (height, width, channels) of each fully known ``features.IMAGE_XF`` TensorSpec inside ``value``."""
     kind = value.WhichOneof("kind")
     if kind == "dict_value":
         for key, field in value.dict_value.fields.items():
-            if key == IMAGE_XF and field.WhichOneof("kind") == "tensor_spec_value":
+            if key == features.IMAGE_XF and field.WhichOneof("kind") == "tensor_spec_value":
                 dims = tuple(dim.size for dim in field.tensor_spec_value.shape.dim)
                 if len(dims) == 4 and min(dims[1:]) > 0:
                     yield dims[1:]
@@ -81,10 +83,11 @@ class ServedModel:
         self.image_bytes = int(np.prod(self.image_shape))
         self.signature_defs = {k: v for k, v in meta_graph.signature_def.items() if k != INIT_OP_SIGNATURE}
         self.image_input = features.IMAGE
-        self.image_signature = self._signature_taking(self.image_input)
-        self.examples_signature = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
-        if self.examples_signature not in self.signature_defs:
-            raise ModelError(f"{path}: no {self.examples_signature!r} signature")
+        self.image_signature = features.IMAGE_SIGNATURE
+        self.examples_signature = features.EXAMPLES_SIGNATURE
+        for signature in (self.image_signature, self.examples_signature):
+            if signature not in self.signature_defs:
+                raise ModelError(f"{path}: no {signature!r} signature")
         (self.examples_input,) = self.signature_defs[self.examples_signature].inputs
         # The loaded object owns the variables; the signature alone would lose them to garbage collection.
         self._loaded = tf.saved_model.load(path)
@@ -92,18 +95,12 @@ class ServedModel:
         # The first call initializes the function; doing it here keeps that off the first request.
         self.predict([bytes(self.image_bytes)])
 
-    def _signature_taking(self, input_name: str) -> str:
-        """The name of the signature whose only input is ``input_name``."""
-        for name, signature in self.signature_defs.items():
-            if list(signature.inputs) == [input_name]:
-                return name
-        raise ModelError(f"{self.path}: no signature takes only {input_name!r}")
-
     def predict(self, images: Sequence[bytes]) -> Dict[str, np.ndarray]:
         """Runs the model on raw uint8 HWC pixel bytes; returns each output as a batch-first array."""
         outputs = self._predict(**{self.image_input: tf.constant(list(images), dtype=tf.string)})
         return {name: tensor.numpy() for name, tensor in outputs.items()}
 
+    @functools.cached_property
     def metadata(self) -> dict:
         """TF Serving's ``metadata`` object: the signature defs, plus this project's ``image_shape``."""
         signature_defs = {

@@ -22,7 +22,6 @@ from typing import Optional
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -121,7 +120,7 @@ def create_app(manager: ModelManager, model_name: str, limits: Optional[Limits] 
         """TF Serving's GetModelMetadata, plus ``metadata.image_shape``."""
         model = served(name, version)
         spec = {"name": name, "signature_name": "", "version": str(model.version)}
-        return {"model_spec": spec, "metadata": model.metadata()}
+        return {"model_spec": spec, "metadata": model.metadata}
 
     @app.post("/v1/models/{name}:predict")
     @app.post("/v1/models/{name}/versions/{version}:predict")
@@ -145,11 +144,6 @@ def create_app(manager: ModelManager, model_name: str, limits: Optional[Limits] 
                 f"and POST /v1/models/{model_name}[/versions/V]:predict"
             )
         return error_response(exc.status_code, message)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        """FastAPI's parameter validation errors, as a 400."""
-        return error_response(400, str(exc))
 
     @app.exception_handler(Exception)
     async def failed(request: Request, exc: Exception) -> JSONResponse:

@@ -28,7 +28,7 @@ def list_versions(serving_dir: str) -> Dict[int, str]:
     found = {}
     for name in os.listdir(serving_dir):
         path = os.path.join(serving_dir, name)
-        if name.isdigit() and os.path.isdir(path) and is_complete(path):
+        if name.isdigit() and is_complete(path):
             found[int(name)] = path
     return found
 

@@ -141,7 +141,7 @@ def test_two_runs_of_the_same_data_and_config_agree(tmp_path, digits_root):
         assert local_runner.main(flags) == 0
         store = store_of(config)
         run_id = mlmd_lib.latest_run(store, config.pipeline_name).run_id
-        accuracy = mlmd_lib.evaluation_metrics(store, run_id)["overall"]["sparse_categorical_accuracy"]
+        accuracy = mlmd_lib.evaluation_metrics(store, run_id)["overall"][mlmd_lib.ACCURACY]
         results.append((split_keys(store, run_id), statistics(store, run_id), schema_text(store, run_id), accuracy))
     (keys_a, stats_a, schema_a, accuracy_a), (keys_b, stats_b, schema_b, accuracy_b) = results
     assert keys_a == keys_b and keys_a["train"] and keys_a["eval"]

@@ -17,7 +17,7 @@ from pipeline import metadata as mlmd_lib
 
 NOTEBOOKS = os.path.join(PROJECT_ROOT, "notebooks")
 NAMES = ["data_validation", "model_analysis", "metadata_explorer"]
-ACCURACY = "sparse_categorical_accuracy"
+ACCURACY = mlmd_lib.ACCURACY
 
 
 def execute(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:

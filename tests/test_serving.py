@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from data import format as data_format
 from models import features
-from models.training import EXAMPLES_SIGNATURE, IMAGE_SIGNATURE
+from models.features import EXAMPLES_SIGNATURE, IMAGE_SIGNATURE
 from serving import predict as predict_cli
 from serving import versions
 from serving.process import ServerProcess
