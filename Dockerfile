@@ -9,12 +9,18 @@ FROM gcr.io/tfx-oss-public/tfx:1.16.0
 # import it before the project's code; the project needs Keras 3 (BUILD_NOTES.md, "Keras 2 or 3").
 ENV TF_USE_LEGACY_KERAS=0
 
-# pipeline/cloud.py (IMAGE_PROJECT_ROOT) rewrites the curated schema's path to this folder.
+# cloud/config.py (IMAGE_PROJECT_ROOT) rewrites the curated schema's path to this folder.
 WORKDIR /pipeline
-COPY setup.py ./
-COPY data/ data/
-COPY models/ models/
+COPY setup.py local_runner.py kubeflow_v2_runner.py ./
 COPY pipeline/ pipeline/
+COPY models/ models/
+COPY data/ data/
+COPY cloud/ cloud/
+COPY local/ local/
+COPY inspection/ inspection/
+COPY serving/ serving/
+COPY benchmarks/ benchmarks/
+COPY console/ console/
 COPY schema/ schema/
 
 # --no-deps: TFX, TensorFlow and Beam stay the versions the base image was built and tested with.

@@ -15,7 +15,7 @@ FLAGS ?=
 $(STAMP): requirements.lock setup.py
 	@test -x $(PY) || $$(scripts/find_python.sh) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip sync --python $(PY) requirements.lock
+	$(VENV)/bin/uv pip sync --compile-bytecode --python $(PY) requirements.lock
 	$(VENV)/bin/uv pip install --python $(PY) --no-deps -e .
 	@touch $(STAMP)
 
@@ -25,7 +25,7 @@ $(OUTPUT_ROOT)/data/digits: | $(STAMP)
 data: $(OUTPUT_ROOT)/data/digits
 
 run: $(STAMP) data
-	$(PY) -m pipeline.local_runner --output-root $(OUTPUT_ROOT) $(FLAGS)
+	$(PY) local_runner.py --output-root $(OUTPUT_ROOT) $(FLAGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
@@ -39,15 +39,15 @@ test: lint
 	$(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) -m pipeline.benchmark --mnist-source $(MNIST_SOURCE) $(FLAGS)
+	$(PY) -m benchmarks.cold_cached --mnist-source $(MNIST_SOURCE) $(FLAGS)
 
 # This project against tfx/examples/mnist on the same data: wall time, accuracy, tuned vs default.
 bench-peer: $(STAMP)
-	$(PY) -m pipeline.peer_benchmark --mnist-source $(MNIST_SOURCE) $(FLAGS)
+	$(PY) -m benchmarks.peer --mnist-source $(MNIST_SOURCE) $(FLAGS)
 
 # Requests/s and p50/p99 latency of the REST server on loopback, on the newest version in SERVING_DIR.
 bench-serve: $(STAMP)
-	$(PY) -m serving.benchmark --serving-dir $(SERVING_DIR) $(FLAGS)
+	$(PY) -m benchmarks.serving --serving-dir $(SERVING_DIR) $(FLAGS)
 
 # Re-resolves requirements.in into the committed lock (needs the package registry).
 lock: $(STAMP)
@@ -55,12 +55,12 @@ lock: $(STAMP)
 
 # Writes the latest SchemaGen schema (a run with --use-schema-gen true) to SCHEMA_OUT, ready to curate.
 schema: $(STAMP)
-	$(PY) -m pipeline.refresh_schema --out $(SCHEMA_OUT) --output-root $(OUTPUT_ROOT) $(FLAGS)
+	$(PY) -m inspection.schema --out $(SCHEMA_OUT) --output-root $(OUTPUT_ROOT) $(FLAGS)
 
 # Compiles the pipeline for Vertex AI / Kubeflow Pipelines into $(OUTPUT_ROOT)/compiled/pipeline.json.
 # CLOUD_CONFIG: a file like cloud.example.yaml (default: $$PIPELINE_CLOUD_CONFIG).
 compile: $(STAMP)
-	$(PY) -m pipeline.kubeflow_v2_runner --output $(OUTPUT_ROOT)/compiled/pipeline.json $(if $(CLOUD_CONFIG),--cloud-config $(CLOUD_CONFIG))
+	$(PY) kubeflow_v2_runner.py --output $(OUTPUT_ROOT)/compiled/pipeline.json $(if $(CLOUD_CONFIG),--cloud-config $(CLOUD_CONFIG))
 
 # Opens JupyterLab on notebooks/; they read the run from $(OUTPUT_ROOT) (or PIPELINE_METADATA_PATH, PIPELINE_NAME).
 # Jupyter refuses to run as root unless told to, which containers need.

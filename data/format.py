@@ -6,9 +6,9 @@ from typing import Iterable, Iterator, NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from console.errors import UsageError
+from data.layout import RECORD_SUFFIX
 from models import features
-
-RECORD_SUFFIX = ".tfrecord"
 
 
 class LabeledImage(NamedTuple):
@@ -23,7 +23,7 @@ def to_example(item: LabeledImage) -> tf.train.Example:
     """Encodes one labeled image as a ``tf.train.Example`` in the project's format."""
     image = np.asarray(item.image)
     if image.ndim != 3 or image.dtype != np.uint8:
-        raise ValueError(
+        raise UsageError(
             f"example {item.key!r}: image must be uint8 of shape (height, width, channels), "
             f"got {image.dtype} {image.shape}"
         )
@@ -56,7 +56,7 @@ def write_records(items: Iterable[LabeledImage], out_dir: str, name: str, num_sh
     picks it from a hash of each example's key.
     """
     if num_shards < 1:
-        raise ValueError(f"num_shards must be at least 1, got {num_shards}")
+        raise UsageError(f"num_shards must be at least 1, got {num_shards}")
     os.makedirs(out_dir, exist_ok=True)
     paths = [os.path.join(out_dir, f"{name}-{i:05d}-of-{num_shards:05d}{RECORD_SUFFIX}") for i in range(num_shards)]
     writers = [tf.io.TFRecordWriter(path) for path in paths]

@@ -11,10 +11,12 @@ import zlib
 
 import numpy as np
 
+from console.errors import UsageError
+
 _UBYTE = 0x08
 
 
-class IdxError(ValueError):
+class IdxError(UsageError):
     """An IDX file is missing, truncated, corrupted or not what the caller expected."""
 
 

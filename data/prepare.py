@@ -4,7 +4,8 @@
     python -m data.prepare mnist OUT_DIR --source ../shared/datasets/mnist-10k [--limit N]
 
 ``--source`` takes a folder of IDX files or an http(s) base URL. The output folder is what the
-pipeline's ``--data-root`` expects. Any bad input ends in one line naming the file, exit code 2.
+pipeline's ``--data-root`` expects. Any bad input ends in one line naming the file, exit status 2
+(console/errors.py).
 """
 
 import argparse
@@ -12,6 +13,7 @@ import os
 import shutil
 import sys
 
+from console.errors import UsageError, run_command
 from data import format as record_format
 from data import idx, sources
 
@@ -29,7 +31,7 @@ def prepare(source_name: str, out_dir: str, source: str = "", limit: int = 0, nu
             raise idx.IdxError("mnist needs --source: a folder of IDX files or an http(s) URL")
         items = sources.mnist(source, limit=limit or None)
     else:
-        raise ValueError(f"unknown source {source_name!r}: choose digits or mnist")
+        raise UsageError(f"unknown source {source_name!r}: choose digits or mnist")
     out_dir = os.path.abspath(out_dir)
     staging = out_dir + ".partial"
     shutil.rmtree(staging, ignore_errors=True)
@@ -52,14 +54,13 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="keep only the first N examples (0: all)")
     parser.add_argument("--shards", type=int, default=1, help="number of output files")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> None:
         paths = prepare(args.source_name, args.out_dir, args.source, args.limit, args.shards)
-    except (idx.IdxError, ValueError) as err:
-        print(f"data.prepare: error: {err}", file=sys.stderr)
-        return 2
-    count = sum(1 for _ in record_format.read_records(os.path.join(args.out_dir, "*")))
-    print(f"wrote {count} examples to {len(paths)} file(s) in {args.out_dir}")
-    return 0
+        count = sum(1 for _ in record_format.read_records(os.path.join(args.out_dir, "*")))
+        print(f"wrote {count} examples to {len(paths)} file(s) in {args.out_dir}")
+
+    return run_command("data.prepare", body)
 
 
 if __name__ == "__main__":

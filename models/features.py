@@ -1,4 +1,4 @@
-"""The one place that names the example features and their transformed keys.
+"""The one place that names the example features, their transformed keys and the model's outputs and metric.
 
 Raw examples (the format ``data/`` writes, documented in README.md "Data format"):
 
@@ -26,6 +26,10 @@ CLASSES = "classes"
 # `{"b64": ...}` examples send) and raw image bytes (what a client holding pixels sends).
 EXAMPLES_SIGNATURE = "serving_default"
 IMAGE_SIGNATURE = "serving_image"
+
+
+# The model's one metric, compiled into it and computed by the Evaluator (Keras' and TFMA's name).
+ACCURACY = "sparse_categorical_accuracy"
 
 
 def transformed_name(key: str) -> str:

@@ -7,7 +7,6 @@ from models import features
 
 CONV_BLOCKS = 2  # each block doubles the filters and halves the resolution
 POOL_SIZE = 2
-ACCURACY = "sparse_categorical_accuracy"
 
 
 def build_model(hp, image_shape, num_classes: int) -> keras.Model:
@@ -28,6 +27,6 @@ def build_model(hp, image_shape, num_classes: int) -> keras.Model:
     model.compile(
         optimizer=keras.optimizers.Adam(hp.get("learning_rate")),
         loss="sparse_categorical_crossentropy",
-        metrics=[ACCURACY],
+        metrics=[features.ACCURACY],
     )
     return model

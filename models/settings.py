@@ -39,7 +39,7 @@ class TrainingSettings:
         """Rebuilds the settings inside a component from its ``custom_config``.
 
         Other keys are left out: on Vertex AI the same ``custom_config`` also carries the
-        Training job spec that TFX's cloud Tuner and Trainer read (pipeline/cloud.py).
+        Training job spec that TFX's cloud Tuner and Trainer read (cloud/config.py).
         """
         names = {field.name for field in dataclasses.fields(cls)}
         values = {key: value for key, value in custom_config.items() if key in names}

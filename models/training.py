@@ -79,7 +79,7 @@ def run_fn(fn_args: FnArgs) -> None:
     logging.info("Training with hyperparameters %s on %d replica(s)", json.dumps(hp.values), replicas)
     with strategy.scope():
         model = model_lib.build_model(hp, settings.image_shape, settings.num_classes)
-    monitor = "val_" + model_lib.ACCURACY
+    monitor = "val_" + features.ACCURACY
     callbacks = [
         ExamplesPerSecond(devices.global_batch_size(settings.batch_size, replicas)),
         keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),

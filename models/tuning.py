@@ -14,12 +14,12 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
-from models import devices, inputs
+from models import devices, features, inputs
 from models import model as model_lib
 from models.hyperparameters import ALGORITHMS, DEFAULTS, HyperparameterError, default_params
 from models.settings import TrainingSettings
 
-OBJECTIVE = keras_tuner.Objective("val_" + model_lib.ACCURACY, direction="max")
+OBJECTIVE = keras_tuner.Objective("val_" + features.ACCURACY, direction="max")
 HYPERBAND_FACTOR = 3
 
 

@@ -1,7 +1,7 @@
 """The components whose class or settings depend on where the pipeline runs.
 
 ``create_pipeline`` builds these through a ``ComponentFactory``: the one here runs everything
-in the orchestrator's own process (what LocalDagRunner needs); ``pipeline.cloud_components.CloudComponents``
+in the orchestrator's own process (what LocalDagRunner needs); ``cloud.components.CloudComponents``
 swaps in Vertex Training, a Vertex endpoint and runtime parameters. The DAG is the same.
 """
 

@@ -2,29 +2,30 @@
 
 ``get_config(dataset, quick, **overrides)`` is the only constructor the runners and tests use
 (the big_vision ``get_config(runlocal)`` idea): ``quick`` shrinks every budget so a test run
-finishes fast, and every field can be overridden by keyword or, through ``parse_args``, from
-the command line as ``--field-name value``.
+finishes fast, and every field can be overridden by keyword, from the command line as
+``--field-name value`` (``parse_args``) or from the cloud config's ``pipeline:`` section; all
+three go through ``coerce``. This module imports no TensorFlow.
 """
 
-import argparse
 import dataclasses
 import functools
 import json
 import os
-from typing import Sequence, Tuple
+import typing
+from typing import Tuple
 
 import yaml
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from data.format import RECORD_SUFFIX
+from console.errors import UsageError
 from models import features
 from models import hyperparameters as hp_lib
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-# The files ImportExampleGen reads from the data root (what data.prepare writes).
-RECORD_PATTERN = "*" + RECORD_SUFFIX
+# Where runs write unless --output-root says otherwise; every command that finds a run reads the same.
+OUTPUT_ROOT_ENV = "PIPELINE_OUTPUT_ROOT"
+DEFAULT_OUTPUT_ROOT = "outputs"
 
 # Dataset presets: where their curated schema lives. Image shape and number of classes are
 # read from that schema, so a new dataset needs a schema (or --use-schema-gen), not code.
@@ -34,7 +35,7 @@ SCHEMAS = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """The configuration is inconsistent or names something that does not exist."""
 
 
@@ -169,8 +170,48 @@ def schema_facts(schema_path: str) -> Tuple[Tuple[int, int, int], int]:
     return tuple(fixed(k) for k in features.SHAPE_KEYS), label.max + 1
 
 
+# get_config's own arguments, settable wherever a field is (command line, the cloud config's `pipeline:`).
+PRESET_ARGUMENTS = {"dataset": str, "quick": bool}
+
+
+def setting_type(name: str) -> tuple:
+    """(type, element type or None) of a setting: a PipelineConfig field, ``dataset`` or ``quick``."""
+    if name in PRESET_ARGUMENTS:
+        return PRESET_ARGUMENTS[name], None
+    hints = typing.get_type_hints(PipelineConfig)
+    if name not in hints:
+        raise ConfigError(f"{name}: not a PipelineConfig field, nor dataset or quick")
+    if typing.get_origin(hints[name]) is tuple:
+        return tuple, typing.get_args(hints[name])[0]
+    return hints[name], None
+
+
+def _is(kind: type, value) -> bool:
+    """Whether ``value`` already has type ``kind`` (a bool is no number; an int is a float)."""
+    if kind in (int, float) and isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float) if kind is float else kind)
+
+
+def coerce(name: str, value):
+    """The value of setting ``name`` as its field's type, or ConfigError naming the setting.
+
+    The one path every setting takes, from keywords, the cloud config's ``pipeline:`` section
+    (YAML/JSON values, so ``"5"`` is no int there) and the command line (``pipeline.flags``
+    parses the text first). Lists become tuples and ints become floats where the field says so.
+    """
+    kind, item = setting_type(name)
+    if kind is tuple:
+        if not isinstance(value, (list, tuple)) or not all(_is(item, v) for v in value):
+            raise ConfigError(f"{name} must be a list of {item.__name__}, got {value!r}")
+        return tuple(value)
+    if not _is(kind, value):
+        raise ConfigError(f"{name} must be of type {kind.__name__}, got {value!r}")
+    return float(value) if kind is float else value
+
+
 def get_config(
-    dataset: str = "digits", quick: bool = False, output_root: str = "outputs", **overrides
+    dataset: str = "digits", quick: bool = False, output_root: str = DEFAULT_OUTPUT_ROOT, **overrides
 ) -> PipelineConfig:
     """Builds the config for ``dataset`` (a preset name); ``quick`` shrinks budgets for tests.
 
@@ -181,6 +222,7 @@ def get_config(
     unknown = set(overrides) - {f.name for f in dataclasses.fields(PipelineConfig)}
     if unknown:
         raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+    overrides = {key: coerce(key, value) for key, value in overrides.items()}
     name = overrides.pop("pipeline_name", f"{dataset}-convnet")
     output_root = os.path.abspath(output_root)
     values = dict(
@@ -206,42 +248,4 @@ def get_config(
                 f"{values['schema_path']} describes images {shape} with {classes} classes, but the config "
                 f"says {tuple(values['image_shape'])} with {values['num_classes']}"
             )
-    values["image_shape"] = tuple(values["image_shape"])
     return PipelineConfig(**values)
-
-
-def _parse_value(field: dataclasses.Field, text: str):
-    """Parses a command-line string into the type of ``field``."""
-    default = field.default
-    if field.type is bool or isinstance(default, bool):
-        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise argparse.ArgumentTypeError(f"--{field.name.replace('_', '-')}: expected true or false, got {text!r}")
-        return text.lower() in ("true", "1", "yes")
-    if "Tuple" in str(field.type):
-        parts = [p for p in text.split(",") if p]
-        return tuple(parts) if "str" in str(field.type) else tuple(int(p) for p in parts)
-    if field.type is int or isinstance(default, int):
-        return int(text)
-    if field.type is float or isinstance(default, float):
-        return float(text)
-    return text
-
-
-def parse_args(argv: Sequence[str] | None = None, description: str = "") -> PipelineConfig:
-    """Builds the config from command-line flags: ``--dataset``, ``--quick`` and one per field."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--dataset", default="digits", help=f"preset: {', '.join(SCHEMAS)}")
-    parser.add_argument("--quick", action="store_true", help="small budgets, for tests and smoke runs")
-    parser.add_argument("--output-root", default=os.environ.get("PIPELINE_OUTPUT_ROOT", "outputs"))
-    fields = {f.name: f for f in dataclasses.fields(PipelineConfig)}
-    for field in fields.values():
-        parser.add_argument(
-            "--" + field.name.replace("_", "-"),
-            dest=field.name,
-            type=lambda text, field=field: _parse_value(field, text),
-            default=argparse.SUPPRESS,
-            help="comma-separated" if "Tuple" in str(field.type) else None,
-        )
-    args = vars(parser.parse_args(argv))
-    dataset, quick, output_root = args.pop("dataset"), args.pop("quick"), args.pop("output_root")
-    return get_config(dataset, quick=quick, output_root=output_root, **args)

@@ -22,7 +22,7 @@ def describe_anomalies(uri: str, split_names: str) -> list:
     """One readable line per anomalous feature and split of an ExampleAnomalies artifact, e.g. ``train: label: ...``.
 
     ``uri`` and ``split_names`` are the artifact's; taking them rather than the artifact lets the
-    gate (a TFX artifact) and ``pipeline.metadata`` (an MLMD record) share this reading.
+    gate (a TFX artifact) and ``inspection.results`` (an MLMD record) share this reading.
     """
     lines = []
     for split in artifact_utils.decode_split_names(split_names):

@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 from google.protobuf import message
 
+from console.errors import UsageError
 from models import features
 from serving.model import ServedModel
 
@@ -46,7 +47,7 @@ PIXELS = "pixels"
 EXAMPLE = "example"
 
 
-class InputError(ValueError):
+class InputError(UsageError):
     """A mistake in the client's request; the message says what was wrong."""
 
 

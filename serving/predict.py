@@ -6,7 +6,8 @@
 holds one JSON instance per line (newline-delimited JSON) or one object ``{"instances": [...]}``
 (optionally with ``"signature_name"``); an instance takes any form the REST server takes
 (serving/codec.py). Prints one line per instance, ``{"classes": ..., "probabilities": [...]}``,
-in the file's order. A bad file or instance ends with one line naming it and exit code 1.
+in the file's order. A bad file or instance ends with one line naming it and exit status 2
+(console/errors.py).
 """
 
 import argparse
@@ -14,6 +15,7 @@ import json
 import sys
 from typing import List, Tuple
 
+from console.errors import UsageError, run_command
 from serving import codec, versions
 from serving.model import ServedModel
 
@@ -51,8 +53,12 @@ def main(argv=None) -> int:
     parser.add_argument("--signature-name", default="", help="as in a request; default: the file's, else per instance")
     parser.add_argument("--batch-size", type=int, default=256, help="instances per model call")
     args = parser.parse_args(argv)
-    try:
-        version, path = versions.resolve(args.model_dir)
+
+    def body() -> None:
+        try:
+            version, path = versions.resolve(args.model_dir)
+        except FileNotFoundError as err:
+            raise UsageError(str(err)) from err
         located, file_signature = read_instances(args.json_instances)
         if not located:
             raise codec.InputError(f"{args.json_instances}: no instances")
@@ -67,10 +73,8 @@ def main(argv=None) -> int:
                     raise codec.InputError(f"{where}: {e}") from None
             for prediction in codec.row_response(model.predict(images))["predictions"]:
                 print(json.dumps(prediction))
-    except (codec.InputError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run_command("serving.predict", body)
 
 
 if __name__ == "__main__":

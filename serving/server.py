@@ -74,16 +74,17 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(manager: ModelManager, model_name: str, limits: Optional[Limits] = None) -> FastAPI:
-    """The REST app serving ``manager``'s current version as ``model_name`` (default ``Limits``)."""
-    limits = limits or Limits()
-    app = FastAPI(title=f"{model_name} (TF Serving REST API)", docs_url=None, redoc_url=None, openapi_url=None)
+class Endpoint:
+    """The model behind the routes: which version answers, and a predict on it."""
 
-    def served(name: str, version: Optional[str]) -> ServedModel:
+    def __init__(self, manager: ModelManager, model_name: str, limits: Limits):
+        self.manager, self.model_name, self.limits = manager, model_name, limits
+
+    def served(self, name: str, version: Optional[str]) -> ServedModel:
         """The version serving now, checked against the model name and version in the path."""
-        if name != model_name:
-            raise RequestError(404, f"unknown model {name!r}: this server serves {model_name!r}")
-        model = manager.current
+        if name != self.model_name:
+            raise RequestError(404, f"unknown model {name!r}: this server serves {self.model_name!r}")
+        model = self.manager.current
         if model is None:
             raise RequestError(503, f"model {name!r} has no version loaded yet")
         if version is not None:
@@ -95,22 +96,28 @@ def create_app(manager: ModelManager, model_name: str, limits: Optional[Limits] 
                 )
         return model
 
-    def predict(body: bytes, name: str, version: Optional[str]) -> JSONResponse:
+    def predict(self, body: bytes, name: str, version: Optional[str]) -> JSONResponse:
         """Decodes, predicts and renders in a worker thread, on the version current when it started."""
-        model = served(name, version)
+        model = self.served(name, version)
         try:
-            images, columnar = codec.parse_request(body, model, limits.max_instances)
+            images, columnar = codec.parse_request(body, model, self.limits.max_instances)
         except codec.InputError as e:
             raise RequestError(400, str(e)) from None
         outputs = model.predict(images)
         content = codec.columnar_response(outputs) if columnar else codec.row_response(outputs)
         return JSONResponse(content, headers={VERSION_HEADER: str(model.version)})
 
+
+def create_app(manager: ModelManager, model_name: str, limits: Optional[Limits] = None) -> FastAPI:
+    """The REST app serving ``manager``'s current version as ``model_name`` (default ``Limits``)."""
+    endpoint = Endpoint(manager, model_name, limits or Limits())
+    app = FastAPI(title=f"{model_name} (TF Serving REST API)", docs_url=None, redoc_url=None, openapi_url=None)
+
     @app.get("/v1/models/{name}")
     @app.get("/v1/models/{name}/versions/{version}")
     def model_status(name: str, version: Optional[str] = None) -> dict:
         """TF Serving's GetModelStatus: the one version served, AVAILABLE."""
-        model = served(name, version)
+        model = endpoint.served(name, version)
         status = {"error_code": "OK", "error_message": ""}
         return {"model_version_status": [{"version": str(model.version), "state": "AVAILABLE", "status": status}]}
 
@@ -118,7 +125,7 @@ def create_app(manager: ModelManager, model_name: str, limits: Optional[Limits] 
     @app.get("/v1/models/{name}/versions/{version}/metadata")
     def model_metadata(name: str, version: Optional[str] = None) -> dict:
         """TF Serving's GetModelMetadata, plus ``metadata.image_shape``."""
-        model = served(name, version)
+        model = endpoint.served(name, version)
         spec = {"name": name, "signature_name": "", "version": str(model.version)}
         return {"model_spec": spec, "metadata": model.metadata}
 
@@ -126,8 +133,15 @@ def create_app(manager: ModelManager, model_name: str, limits: Optional[Limits] 
     @app.post("/v1/models/{name}/versions/{version}:predict")
     async def model_predict(request: Request, name: str, version: Optional[str] = None) -> JSONResponse:
         """TF Serving's Predict, row or columnar format."""
-        body = await read_body(request, limits.max_body_bytes)
-        return await run_in_threadpool(predict, body, name, version)
+        body = await read_body(request, endpoint.limits.max_body_bytes)
+        return await run_in_threadpool(endpoint.predict, body, name, version)
+
+    add_error_handlers(app, model_name)
+    return app
+
+
+def add_error_handlers(app: FastAPI, model_name: str) -> None:
+    """Every error in TF Serving's body, ``{"error": ...}``: refusals, Starlette's own, and server faults."""
 
     @app.exception_handler(RequestError)
     async def refused(request: Request, exc: RequestError) -> JSONResponse:
@@ -150,8 +164,6 @@ def create_app(manager: ModelManager, model_name: str, limits: Optional[Limits] 
         """A 500 with ``{"error": ...}``."""
         # Only a server fault gets here (client mistakes are RequestErrors); uvicorn logs the traceback.
         return error_response(500, f"internal error: {type(exc).__name__}: {exc}")
-
-    return app
 
 
 def main(argv=None) -> int:

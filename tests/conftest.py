@@ -33,17 +33,18 @@ def mnist_run(tmp_path_factory, mnist_dir):
     Returns the flags, config and data folder, and ``first_run``: that run as read from MLMD.
     Tests may run the pipeline again with these flags; they must not delete what it wrote.
     """
+    import local_runner
     from data import prepare
-    from pipeline import local_runner
-    from pipeline import metadata as mlmd_lib
+    from inspection import history
+    from inspection.store import open_store
+    from pipeline.flags import parse_args
 
     root = tmp_path_factory.mktemp("mnist-run")
     flags = ["--dataset", "mnist", "--quick", "--output-root", str(root)]
-    config = local_runner.config_lib.parse_args(flags)
+    config = parse_args(flags)
     prepare.prepare("mnist", config.data_root, source=mnist_dir, limit=MNIST_SLICE)
     assert local_runner.main(flags) == 0
-    store = mlmd_lib.open_store(config.metadata_path)
-    first_run = mlmd_lib.latest_run(store, config.pipeline_name)
+    first_run = history.latest_run(open_store(config.metadata_path), config.pipeline_name)
     return types.SimpleNamespace(root=root, flags=flags, config=config, data_root=config.data_root, first_run=first_run)
 
 

@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 from pipeline import config as config_lib
+from pipeline.flags import parse_args
 
 
 def test_presets_take_shape_and_classes_from_their_schema(tmp_path):
@@ -24,7 +25,7 @@ def test_config_is_frozen_and_quick_shrinks_budgets():
 
 
 def test_command_line_overrides_every_kind_of_field(tmp_path):
-    config = config_lib.parse_args(
+    config = parse_args(
         ["--dataset", "mnist", "--quick", "--output-root", str(tmp_path), "--train-epochs", "7",
          "--tuning-mode", "off", "--split-buckets", "9,1", "--accuracy-lower-bound", "0.75",
          "--beam-args=--direct_running_mode=multi_processing,--direct_num_workers=2"]

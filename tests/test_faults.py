@@ -15,11 +15,14 @@ from conftest import PROJECT_ROOT, tree_digest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
+import local_runner
 from data import prepare
+from inspection import history, results
+from inspection import store as store_lib
 from models import features
+from models.features import ACCURACY
 from pipeline import config as config_lib
-from pipeline import local_runner
-from pipeline import metadata as mlmd_lib
+from pipeline.flags import parse_args
 
 BEFORE_TRAINER = ("ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate",
                   "Transform")  # fmt: skip
@@ -43,7 +46,7 @@ def flags_for(output_root, data_root, *extra) -> list:
 def start(flags) -> subprocess.Popen:
     """The local runner in its own process, as a user (or a scheduler) starts it."""
     return subprocess.Popen(
-        [sys.executable, "-m", "pipeline.local_runner", *flags],
+        [sys.executable, "-m", "local_runner", *flags],
         cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
@@ -57,31 +60,31 @@ def wait_for(predicate, process: subprocess.Popen, what: str) -> None:
 
 
 def store_of(config):
-    return mlmd_lib.open_store(config.metadata_path)
+    return store_lib.open_store(config.metadata_path)
 
 
 def test_a_run_killed_during_training_completes_on_rerun_from_the_cache(tmp_path, digits_root):
     flags = flags_for(tmp_path, digits_root, "--train-epochs", "60", "--early-stopping-patience", "60")
-    config = config_lib.parse_args(flags)
+    config = parse_args(flags)
     backups = os.path.join(config.pipeline_root, "Trainer", "backup", "*", "*")
     run = start(flags)
     wait_for(lambda: glob.glob(backups), run, "the Trainer wrote its first epoch's backup")
     run.send_signal(signal.SIGKILL)
     run.wait()
 
-    killed = mlmd_lib.latest_run(store_of(config), config.pipeline_name)
+    killed = history.latest_run(store_of(config), config.pipeline_name)
     assert killed.states()["Trainer"] != "COMPLETE"
     assert "Pusher" not in killed.states()
     assert not os.listdir(config.serving_dir)
 
     assert local_runner.main(flags) == 0
     store = store_of(config)
-    rerun = mlmd_lib.latest_run(store, config.pipeline_name)
+    rerun = history.latest_run(store, config.pipeline_name)
     assert rerun.run_id != killed.run_id
     assert {node: rerun.states()[node] for node in BEFORE_TRAINER} == {node: "CACHED" for node in BEFORE_TRAINER}
     assert rerun.states()["Trainer"] == rerun.states()["Pusher"] == "COMPLETE"
     # The killed execution is still not reported complete, and exactly one model was pushed.
-    states = {run.run_id: run.states() for run in mlmd_lib.runs(store, config.pipeline_name)}
+    states = {run.run_id: run.states() for run in history.runs(store, config.pipeline_name)}
     assert states[killed.run_id]["Trainer"] != "COMPLETE"
     assert len(os.listdir(config.serving_dir)) == 1
     assert not glob.glob(backups)  # BackupAndRestore removes its checkpoint once training finishes
@@ -89,7 +92,7 @@ def test_a_run_killed_during_training_completes_on_rerun_from_the_cache(tmp_path
 
 def test_a_clearly_worse_model_is_not_blessed_and_the_served_version_stays(tmp_path, digits_root):
     flags = flags_for(tmp_path, digits_root)
-    config = config_lib.parse_args(flags)
+    config = parse_args(flags)
     assert local_runner.main(flags) == 0
     served = tree_digest(config.serving_dir)
     frozen = tmp_path / "frozen.json"
@@ -97,18 +100,18 @@ def test_a_clearly_worse_model_is_not_blessed_and_the_served_version_stays(tmp_p
     worse = flags + ["--tuning-mode", "file", "--hyperparameters-file", str(frozen), "--accuracy-lower-bound", "0"]
     assert local_runner.main(worse) == 0
     store = store_of(config)
-    run = mlmd_lib.latest_run(store, config.pipeline_name)
+    run = history.latest_run(store, config.pipeline_name)
     assert run.states()["Evaluator"] == run.states()["Pusher"] == "COMPLETE"
-    (blessing,) = mlmd_lib.output_artifacts(store, run.run_id, "ModelBlessing")
+    (blessing,) = history.output_artifacts(store, run.run_id, "ModelBlessing")
     assert blessing.custom_properties["blessed"].int_value == 0
-    (pushed,) = mlmd_lib.output_artifacts(store, run.run_id, "PushedModel")
+    (pushed,) = history.output_artifacts(store, run.run_id, "PushedModel")
     assert pushed.custom_properties["pushed"].int_value == 0
     assert tree_digest(config.serving_dir) == served
 
 
 def split_keys(store, run_id) -> dict:
     """The example keys ImportExampleGen put in each split."""
-    examples = mlmd_lib.run_artifact(store, PIPELINE, run_id, "Examples", "examples")
+    examples = history.run_artifact(store, PIPELINE, run_id, "Examples", "examples")
     keys = {}
     for split in ("train", "eval"):
         paths = glob.glob(os.path.join(examples.uri, f"Split-{split}", "*"))
@@ -119,7 +122,7 @@ def split_keys(store, run_id) -> dict:
 
 
 def statistics(store, run_id) -> statistics_pb2.DatasetFeatureStatisticsList:
-    stats = mlmd_lib.run_artifact(store, PIPELINE, run_id, "ExampleStatistics", "statistics")
+    stats = history.run_artifact(store, PIPELINE, run_id, "ExampleStatistics", "statistics")
     merged = statistics_pb2.DatasetFeatureStatisticsList()
     for split in ("train", "eval"):
         with open(os.path.join(stats.uri, f"Split-{split}", "FeatureStats.pb"), "rb") as f:
@@ -128,22 +131,22 @@ def statistics(store, run_id) -> statistics_pb2.DatasetFeatureStatisticsList:
 
 
 def schema_text(store, run_id) -> str:
-    schema = mlmd_lib.run_artifact(store, PIPELINE, run_id, "Schema", "schema")
+    schema = history.run_artifact(store, PIPELINE, run_id, "Schema", "schema")
     with open(os.path.join(schema.uri, "schema.pbtxt")) as f:
         return f.read()
 
 
 def test_two_runs_of_the_same_data_and_config_agree(tmp_path, digits_root):
-    results = []
+    outcomes = []
     for name in ("a", "b"):
         flags = flags_for(tmp_path / name, digits_root)
-        config = config_lib.parse_args(flags)
+        config = parse_args(flags)
         assert local_runner.main(flags) == 0
         store = store_of(config)
-        run_id = mlmd_lib.latest_run(store, config.pipeline_name).run_id
-        accuracy = mlmd_lib.evaluation_metrics(store, run_id)["overall"][mlmd_lib.ACCURACY]
-        results.append((split_keys(store, run_id), statistics(store, run_id), schema_text(store, run_id), accuracy))
-    (keys_a, stats_a, schema_a, accuracy_a), (keys_b, stats_b, schema_b, accuracy_b) = results
+        run_id = history.latest_run(store, config.pipeline_name).run_id
+        accuracy = results.evaluation_metrics(store, run_id)["overall"][ACCURACY]
+        outcomes.append((split_keys(store, run_id), statistics(store, run_id), schema_text(store, run_id), accuracy))
+    (keys_a, stats_a, schema_a, accuracy_a), (keys_b, stats_b, schema_b, accuracy_b) = outcomes
     assert keys_a == keys_b and keys_a["train"] and keys_a["eval"]
     assert text_format.MessageToString(stats_a) == text_format.MessageToString(stats_b)
     assert schema_a == schema_b
@@ -174,7 +177,7 @@ def test_a_missing_data_path_is_one_clear_line_and_writes_nothing(tmp_path, caps
 
 def test_a_metadata_file_that_is_not_a_database_is_one_clear_line(tmp_path, digits_root, capsys):
     flags = flags_for(tmp_path, digits_root)
-    config = config_lib.parse_args(flags)
+    config = parse_args(flags)
     os.makedirs(os.path.dirname(config.metadata_path))
     with open(config.metadata_path, "w") as f:
         f.write("these are not the bytes of an SQLite database " * 100)
@@ -186,7 +189,7 @@ def test_a_metadata_file_that_is_not_a_database_is_one_clear_line(tmp_path, digi
 
 def test_a_concurrent_run_of_the_same_pipeline_is_refused_and_the_store_stays_sound(tmp_path, digits_root, capsys):
     flags = flags_for(tmp_path, digits_root, "--train-epochs", "30", "--early-stopping-patience", "30")
-    config = config_lib.parse_args(flags)
+    config = parse_args(flags)
     lock = config.metadata_path + ".lock"
     first = start(flags)
     wait_for(lambda: os.path.isfile(lock) and open(lock).read().strip() == str(first.pid), first, "it took the lock")
@@ -195,5 +198,5 @@ def test_a_concurrent_run_of_the_same_pipeline_is_refused_and_the_store_stays_so
     assert first.wait() == 0, first.stderr.read()[-2000:]
     with sqlite3.connect(config.metadata_path) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    (only,) = mlmd_lib.runs(store_of(config), config.pipeline_name)
+    (only,) = history.runs(store_of(config), config.pipeline_name)
     assert set(only.states().values()) == {"COMPLETE"}

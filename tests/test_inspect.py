@@ -1,4 +1,4 @@
-"""``python -m pipeline.inspect`` and the metadata queries behind it, on the session's run (conftest ``mnist_run``).
+"""``python -m inspection`` and the metadata queries behind it, on the session's run (conftest ``mnist_run``).
 
 Other test modules may run that pipeline again, so these tests name the first run by its id and
 assert only what holds whatever ran after it.
@@ -15,8 +15,10 @@ import pytest
 from conftest import PROJECT_ROOT
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import inspect as inspect_lib
-from pipeline import metadata as mlmd_lib
+from inspection import cli, commands, history, records
+from inspection import lineage as lineage_lib
+from inspection import store as store_lib
+from models.features import ACCURACY
 
 COMPONENTS = {"ImportExampleGen", "ImportSchemaGen", "Transform", "Tuner", "Trainer", "Evaluator", "Pusher"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -34,7 +36,7 @@ def first_id(mnist_run) -> str:
 
 def inspect(capsys, *argv) -> tuple:
     """Runs the CLI in this process; returns (exit code, stdout, stderr)."""
-    code = inspect_lib.main(list(argv))
+    code = cli.main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -76,11 +78,11 @@ def test_executions_per_component_with_durations_and_a_plot(run, first_id, capsy
 
 def test_cache_hits_and_run_state_come_from_execution_states():
     def execution(node, state, start, end):
-        return mlmd_lib.ExecutionRecord(node, state, start, end, id=start, type_name="", run_id="r")
+        return records.ExecutionRecord(node, state, start, end, id=start, type_name="", run_id="r")
 
-    cached = mlmd_lib.RunRecord("r", 0, [execution("A", "CACHED", 10, 12), execution("B", "COMPLETE", 12, 2012)])
+    cached = records.RunRecord("r", 0, [execution("A", "CACHED", 10, 12), execution("B", "COMPLETE", 12, 2012)])
     assert cached.cached == ["A"] and cached.state == "COMPLETE" and cached.seconds == 2.002
-    failed = mlmd_lib.RunRecord("r", 0, [execution("A", "CACHED", 10, 12), execution("B", "FAILED", 12, 20)])
+    failed = records.RunRecord("r", 0, [execution("A", "CACHED", 10, 12), execution("B", "FAILED", 12, 20)])
     assert failed.state == "FAILED"
 
 
@@ -136,19 +138,19 @@ def cached_rerun_store():
 
 def test_lineage_follows_cached_executions_to_the_original_producers():
     store, artifacts, first = cached_rerun_store()
-    (rerun,) = [r for r in mlmd_lib.runs(store, "p") if r.run_id == "run-2"]
+    (rerun,) = [r for r in history.runs(store, "p") if r.run_id == "run-2"]
     assert rerun.cached == ["ExampleGen", "Trainer", "Pusher"]
-    reused = mlmd_lib.run_artifacts(store, "p", "run-2")
+    reused = history.run_artifacts(store, "p", "run-2")
     assert {a.id for a in reused} == {artifacts[n] for n in ("Examples#1", "Model#1", "PushedModel#1")}
     assert all(a.cached for a in reused)
-    lineage = mlmd_lib.pushed_model_lineage(store, "p", "run-2")
+    lineage = lineage_lib.pushed_model_lineage(store, "p", "run-2")
     assert lineage.target.id == artifacts["PushedModel#1"]
     assert sorted(lineage.executions) == first  # run-1's executions, not run-2's cache hits
     assert {e.run_id for e in lineage.executions.values()} == {"run-1"}
     assert [a.id for a in lineage.of_type("Examples")] == [artifacts["Examples#1"]]
     (baseline,) = [a for a in lineage.of_type("Model") if a.id == artifacts["Model#old"]]
     assert baseline.node == ""  # shown as the Trainer's input, its producer not walked
-    assert sorted(mlmd_lib.lineage(store, lineage.target.id, follow_baseline=True).executions)[0] < first[0]
+    assert sorted(lineage_lib.lineage(store, lineage.target.id, follow_baseline=True).executions)[0] < first[0]
 
 
 def test_artifacts_of_a_run_by_type_with_uris(run, first_id, capsys):
@@ -162,9 +164,9 @@ def test_artifacts_of_a_run_by_type_with_uris(run, first_id, capsys):
 
 
 def test_lineage_of_the_pushed_model_reaches_its_examples(run, first_id, capsys, tmp_path):
-    store = mlmd_lib.open_store(run.config.metadata_path)
-    examples = mlmd_lib.output_artifacts(store, first_id, "Examples")  # ImportExampleGen's and Transform's
-    (pushed,) = mlmd_lib.output_artifacts(store, first_id, "PushedModel")
+    store = store_lib.open_store(run.config.metadata_path)
+    examples = history.output_artifacts(store, first_id, "Examples")  # ImportExampleGen's and Transform's
+    (pushed,) = history.output_artifacts(store, first_id, "PushedModel")
     plot = tmp_path / "lineage.png"
     code, out, err = inspect(capsys, "lineage", "--run", first_id, "--plot", str(plot), *run.flags)
     assert code == 0, err
@@ -184,10 +186,10 @@ def test_metrics_overall_per_class_and_blessing(run, first_id, capsys, tmp_path)
     plot = tmp_path / "per_class.png"
     code, out, err = inspect(capsys, "metrics", "--run", first_id, "--plot", str(plot), *run.flags)
     assert code == 0, err
-    assert inspect_lib.ACCURACY in out and "BLESSED" in out
+    assert ACCURACY in out and "BLESSED" in out
     assert_png(plot)
     data = inspect_json(capsys, run, "metrics", "--run", first_id)
-    assert 0.0 < data["metrics"]["overall"][inspect_lib.ACCURACY] <= 1.0
+    assert 0.0 < data["metrics"]["overall"][ACCURACY] <= 1.0
     assert sorted(data["metrics"]["by_label"]) == [str(label) for label in range(10)]
     assert data["metrics"]["baseline"] is None  # the first blessed model had nothing to beat
     assert data["blessing"]["blessed"] and data["blessing"]["failures"] == []
@@ -203,7 +205,7 @@ def test_compare_two_runs(run, first_id, capsys, tmp_path):
     assert_png(plot)
     comparison = inspect_json(capsys, run, "compare", "--run", first_id, "--against", first_id)
     assert comparison["runs"] == [first_id, first_id]
-    assert comparison["overall"][inspect_lib.ACCURACY]["delta"] == 0.0
+    assert comparison["overall"][ACCURACY]["delta"] == 0.0
     assert len(comparison["by_label"]) == 10
 
 
@@ -213,20 +215,20 @@ def test_unknown_run_id_is_one_clear_line(run, capsys, command):
     assert code == 1 and out == ""
     assert (
         err.strip()
-        == "inspect: no run 'no-such-run' of pipeline 'mnist-convnet' (see the runs command for the run ids)"
+        == "inspection: error: no run 'no-such-run' of pipeline 'mnist-convnet' (see the runs command for the run ids)"
     )
 
 
 def test_missing_store_is_one_clear_line_without_traceback(tmp_path):
     # A real process: what a user sees, TensorFlow's start-up included.
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline.inspect", "lineage", "--output-root", str(tmp_path)],
+        [sys.executable, "-m", "inspection", "lineage", "--output-root", str(tmp_path)],
         capture_output=True, text=True, cwd=PROJECT_ROOT,
     )  # fmt: skip
     path = tmp_path / "metadata" / "digits-convnet" / "metadata.db"
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [
-        f"inspect: {path}: no metadata store there (has the pipeline run yet?)"
+        f"inspection: error: {path}: no metadata store there (has the pipeline run yet?)"
     ]
 
 
@@ -234,7 +236,7 @@ def test_empty_store_file_and_store_without_runs(tmp_path, capsys):
     empty = tmp_path / "empty.db"
     empty.touch()
     code, _, err = inspect(capsys, "runs", "--metadata-path", str(empty))
-    assert code == 1 and err.strip() == f"inspect: {empty}: empty file, not a metadata store"
+    assert code == 1 and err.strip() == f"inspection: error: {empty}: empty file, not a metadata store"
     fresh = tmp_path / "fresh.db"
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = str(fresh)
@@ -242,13 +244,15 @@ def test_empty_store_file_and_store_without_runs(tmp_path, capsys):
     for command in ("runs", "executions", "metrics"):
         code, out, err = inspect(capsys, command, "--metadata-path", str(fresh))
         assert code == 1 and out == ""
-        assert err.strip() == "inspect: no runs of pipeline 'digits-convnet' in this store"
+        assert err.strip() == "inspection: error: no runs of pipeline 'digits-convnet' in this store"
 
 
 def test_other_pipeline_name_is_named_in_the_message(run, capsys):
     code, _, err = inspect(capsys, "runs", "--metadata-path", run.config.metadata_path, "--pipeline-name", "other")
     assert code == 1
-    assert err.strip() == "inspect: no runs of pipeline 'other' in this store (pipelines there: mnist-convnet)"
+    assert (
+        err.strip() == "inspection: error: no runs of pipeline 'other' in this store (pipelines there: mnist-convnet)"
+    )
 
 
 def test_unreachable_grpc_service_is_one_clear_line(capsys):
@@ -258,24 +262,46 @@ def test_unreachable_grpc_service_is_one_clear_line(capsys):
     code, _, err = inspect(capsys, "runs", "--grpc-host", "127.0.0.1", "--grpc-port", str(port))
     assert code == 1
     (line,) = err.strip().splitlines()
-    assert line.startswith(f"inspect: metadata store 127.0.0.1:{port}: ")
+    assert line.startswith(f"inspection: error: metadata store 127.0.0.1:{port}: ")
 
 
 def test_grpc_client_config_for_kubeflow():
-    config = mlmd_lib.grpc_config("metadata-grpc-service.kubeflow")
+    config = store_lib.grpc_config("metadata-grpc-service.kubeflow")
     assert isinstance(config, metadata_store_pb2.MetadataStoreClientConfig)
     assert (config.host, config.port) == ("metadata-grpc-service.kubeflow", 8080)
 
 
 def test_bad_pipeline_flags_are_a_configuration_error(capsys):
     code, _, err = inspect(capsys, "runs", "--dataset", "nope")
-    assert code == 2 and err.startswith("inspect: configuration error: unknown dataset 'nope'")
+    assert code == 2 and err.startswith("inspection: error: unknown dataset 'nope'")
 
 
 def test_format_table_aligns_columns():
-    assert inspect_lib.format_table(["a", "bb"], [[1, 0.5], [None, 2.0]]).splitlines() == [
+    assert commands.format_table(["a", "bb"], [[1, 0.5], [None, 2.0]]).splitlines() == [
         "a  bb",
         "-  ------",
         "1  0.5000",
         "   2",
     ]
+
+
+def test_the_notebooks_helper_reads_the_store_and_run_from_the_environment(run, first_id, tmp_path):
+    from inspection import notebook
+
+    target = notebook.open_target({"PIPELINE_OUTPUT_ROOT": str(run.root), "PIPELINE_NAME": "mnist-convnet"})
+    assert (target.metadata_path, target.pipeline_name, target.run_id) == (
+        run.config.metadata_path,
+        "mnist-convnet",
+        "latest",
+    )
+    assert first_id in {r.run_id for r in history.runs(target.store, target.pipeline_name)}
+    explicit = notebook.open_target(
+        {
+            "PIPELINE_METADATA_PATH": run.config.metadata_path,
+            "PIPELINE_NAME": "mnist-convnet",
+            "PIPELINE_RUN_ID": first_id,
+        }
+    )
+    assert (explicit.metadata_path, explicit.run_id) == (run.config.metadata_path, first_id)
+    with pytest.raises(store_lib.MetadataError, match="no metadata store there"):
+        notebook.open_target({"PIPELINE_OUTPUT_ROOT": str(tmp_path)})

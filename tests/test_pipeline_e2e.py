@@ -12,12 +12,13 @@ import pytest
 import tensorflow as tf
 from conftest import tree_digest
 
+import local_runner
 from data import format as record_format
 from data import sources
+from inspection import cli, history, records
+from inspection import store as store_lib
 from models import features, training
-from pipeline import inspect, local_runner
-from pipeline import metadata as mlmd_lib
-from pipeline import pipeline as pipeline_lib
+from pipeline import dag
 
 COMPONENTS = {
     "ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate", "Transform",
@@ -26,8 +27,8 @@ COMPONENTS = {
 RESOLVER = "latest_blessed_model_resolver"
 
 
-def latest(config) -> mlmd_lib.RunRecord:
-    return mlmd_lib.latest_run(mlmd_lib.open_store(config.metadata_path), config.pipeline_name)
+def latest(config) -> records.RunRecord:
+    return history.latest_run(store_lib.open_store(config.metadata_path), config.pipeline_name)
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +50,10 @@ def test_every_component_executed(first_run):
 
 
 def test_model_was_blessed_and_pushed(workspace, first_run):
-    store = mlmd_lib.open_store(workspace.config.metadata_path)
-    (blessing,) = mlmd_lib.output_artifacts(store, first_run.run_id, "ModelBlessing")
+    store = store_lib.open_store(workspace.config.metadata_path)
+    (blessing,) = history.output_artifacts(store, first_run.run_id, "ModelBlessing")
     assert blessing.custom_properties["blessed"].int_value == 1
-    (pushed,) = mlmd_lib.output_artifacts(store, first_run.run_id, "PushedModel")
+    (pushed,) = history.output_artifacts(store, first_run.run_id, "PushedModel")
     assert pushed.custom_properties["pushed"].int_value == 1
     (version,) = pushed_versions(workspace.config)
     assert pushed.custom_properties["pushed_destination"].string_value.endswith(version)
@@ -91,24 +92,24 @@ def test_second_run_is_fully_cached(workspace, first_run):
 
 
 def test_a_new_model_is_evaluated_against_the_blessed_one(workspace, first_run):
-    store = mlmd_lib.open_store(workspace.config.metadata_path)
-    (first_model,) = mlmd_lib.output_artifacts(store, first_run.run_id, "Model")
+    store = store_lib.open_store(workspace.config.metadata_path)
+    (first_model,) = history.output_artifacts(store, first_run.run_id, "Model")
     # Different training settings give a new model; the first one is the blessed baseline.
     assert local_runner.main(workspace.flags + ["--tuning-mode", "off", "--train-epochs", "2"]) == 0
     run = latest(workspace.config)
     assert run.states()["Trainer"] == "COMPLETE" and run.states()["Evaluator"] == "COMPLETE"
-    store = mlmd_lib.open_store(workspace.config.metadata_path)
-    evaluator_inputs = mlmd_lib.execution_inputs(store, run.run_id, "Evaluator")
+    store = store_lib.open_store(workspace.config.metadata_path)
+    evaluator_inputs = history.execution_inputs(store, run.run_id, "Evaluator")
     assert [a.id for a in evaluator_inputs["baseline_model"]] == [first_model.id]
     assert [a.id for a in evaluator_inputs["model"]] != [first_model.id]
 
 
 def test_the_trainer_builds_exactly_the_tuners_best_hyperparameters(workspace, first_run):
-    store = mlmd_lib.open_store(workspace.config.metadata_path)
-    (best,) = mlmd_lib.output_artifacts(store, first_run.run_id, "HyperParameters")
+    store = store_lib.open_store(workspace.config.metadata_path)
+    (best,) = history.output_artifacts(store, first_run.run_id, "HyperParameters")
     with open(os.path.join(best.uri, "best_hyperparameters.txt")) as f:
         values = json.load(f)["values"]
-    (model,) = mlmd_lib.output_artifacts(store, first_run.run_id, "Model")
+    (model,) = history.output_artifacts(store, first_run.run_id, "Model")
     checkpoint = os.path.join(model.uri, "Format-Serving", "variables", "variables")
     layers = [(name.split("/")[1], shape) for name, shape in tf.train.list_variables(checkpoint)
               if name.startswith("_operations/") and "/_kernel/" in name]  # fmt: skip
@@ -117,21 +118,21 @@ def test_the_trainer_builds_exactly_the_tuners_best_hyperparameters(workspace, f
     assert tuple(first_conv) == (values["kernel_size"], values["kernel_size"], 1, values["conv_filters"])
     hidden_dense = [shape for shape in kernels if len(shape) == 2][0]
     assert hidden_dense[1] == values["dense_units"]
-    (run_dir,) = mlmd_lib.output_artifacts(store, first_run.run_id, "ModelRun")
+    (run_dir,) = history.output_artifacts(store, first_run.run_id, "ModelRun")
     with open(os.path.join(run_dir.uri, training.HYPERPARAMETERS_FILE)) as f:
         assert json.load(f) == values  # dropout and learning rate too
 
 
 def test_reuse_mode_trains_from_the_stored_best_hyperparameters_without_tuning(workspace, first_run):
-    store = mlmd_lib.open_store(workspace.config.metadata_path)
-    (best,) = mlmd_lib.output_artifacts(store, first_run.run_id, "HyperParameters")
+    store = store_lib.open_store(workspace.config.metadata_path)
+    (best,) = history.output_artifacts(store, first_run.run_id, "HyperParameters")
     assert local_runner.main(workspace.flags + ["--tuning-mode", "reuse"]) == 0
     run = latest(workspace.config)
     assert "Tuner" not in run.states()
-    assert run.states()[pipeline_lib.HYPERPARAMETERS_RESOLVER] == "COMPLETE"
+    assert run.states()[dag.HYPERPARAMETERS_RESOLVER] == "COMPLETE"
     assert run.states()["Trainer"] == "COMPLETE"
-    store = mlmd_lib.open_store(workspace.config.metadata_path)
-    trainer_inputs = mlmd_lib.execution_inputs(store, run.run_id, "Trainer")
+    store = store_lib.open_store(workspace.config.metadata_path)
+    trainer_inputs = history.execution_inputs(store, run.run_id, "Trainer")
     assert [a.id for a in trainer_inputs["hyperparameters"]] == [best.id]
 
 
@@ -175,14 +176,14 @@ def test_anomalies_stop_the_run_before_training_and_keep_the_pushed_model(
     data_root = _bad_dataset(str(tmp_path / "data"), mnist_dir, make_bad(np.random.default_rng(0)))
     assert local_runner.main(workspace.flags + ["--data-root", data_root]) == 1
     message = capsys.readouterr().err.strip().splitlines()
-    assert message[0] == "pipeline: run stopped: data anomalies stopped the run before training:"
+    assert message[0] == "pipeline: error: data anomalies stopped the run before training:"
     assert any(named in line for line in message[1:])
     states = latest(workspace.config).states()
     assert states["AnomaliesGate"] == "FAILED"
     assert not {"Transform", "Tuner", "Trainer", "Evaluator", "Pusher"} & set(states)
     assert tree_digest(workspace.config.serving_dir) == served
     # The anomaly is there for whoever looks later, through the inspect CLI.
-    assert inspect.main(["anomalies", *workspace.flags]) == 0
+    assert cli.main(["anomalies", *workspace.flags]) == 0
     report = capsys.readouterr().out
     assert any(named in line for line in report.splitlines()[1:]), report
 
@@ -190,7 +191,7 @@ def test_anomalies_stop_the_run_before_training_and_keep_the_pushed_model(
 def test_corrupted_tfrecord_is_named_before_anything_runs(workspace, first_run, mnist_dir, tmp_path, capsys):
     served = tree_digest(workspace.config.serving_dir)
     runs_before = len(
-        mlmd_lib.runs(mlmd_lib.open_store(workspace.config.metadata_path), workspace.config.pipeline_name)
+        history.runs(store_lib.open_store(workspace.config.metadata_path), workspace.config.pipeline_name)
     )
     data_root = str(tmp_path / "data")
     (path,) = record_format.write_records(sources.mnist(mnist_dir, limit=300), data_root, "mnist")
@@ -198,7 +199,7 @@ def test_corrupted_tfrecord_is_named_before_anything_runs(workspace, first_run, 
         f.truncate(os.path.getsize(path) - 500)
     assert local_runner.main(workspace.flags + ["--data-root", data_root]) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith(f"pipeline: run stopped: {path}: corrupted or truncated TFRecord file")
-    store = mlmd_lib.open_store(workspace.config.metadata_path)
-    assert len(mlmd_lib.runs(store, workspace.config.pipeline_name)) == runs_before
+    assert line.startswith(f"pipeline: error: {path}: corrupted or truncated TFRecord file")
+    store = store_lib.open_store(workspace.config.metadata_path)
+    assert len(history.runs(store, workspace.config.pipeline_name)) == runs_before
     assert tree_digest(workspace.config.serving_dir) == served

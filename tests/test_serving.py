@@ -323,7 +323,7 @@ def test_predict_cli_on_an_instances_object_and_one_version_folder(served_copy, 
 def test_predict_cli_names_the_bad_line(served_copy, tmp_path, capsys):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(ZEROS) + "\n{not json\n")
-    assert predict_cli.main(["--model-dir", served_copy.dir, "--json-instances", str(path)]) == 1
+    assert predict_cli.main(["--model-dir", served_copy.dir, "--json-instances", str(path)]) == 2
     assert f"{path} line 2: malformed JSON" in capsys.readouterr().err
 
 

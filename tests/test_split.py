@@ -17,13 +17,13 @@ from data import format as record_format
 from data import sources
 from models import features
 from pipeline import config as config_lib
-from pipeline import pipeline as pipeline_lib
+from pipeline import dag
 
 
 def split_membership(data_dir: str, out_dir: str) -> dict:
     """Runs ImportExampleGen as the pipeline configures it; returns {key: split}."""
     config = config_lib.get_config("mnist", output_root=out_dir, data_root=data_dir)
-    example_gen = pipeline_lib.data_stage(config).example_gen
+    example_gen = dag.data_stage(config).example_gen
     properties = {
         name: proto_utils.proto_to_json(value) if isinstance(value, message.Message) else value
         for name, value in example_gen.exec_properties.items()
@@ -32,7 +32,7 @@ def split_membership(data_dir: str, out_dir: str) -> dict:
     examples.uri = os.path.join(out_dir, "examples")
     executor.Executor().Do({}, {"examples": [examples]}, properties)
     membership = {}
-    for split in pipeline_lib.SPLITS:
+    for split in dag.SPLITS:
         files = glob.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*"))
         for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
             key = tf.train.Example.FromString(record).features.feature[features.KEY].bytes_list.value[0]

@@ -13,12 +13,14 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from data import prepare
+from inspection import history
+from inspection import schema as refresh_schema
+from inspection import store as store_lib
 from pipeline import config as config_lib
-from pipeline import metadata as mlmd_lib
-from pipeline import refresh_schema
+from pipeline.flags import parse_args
 
 TFX = os.path.join(os.path.dirname(sys.executable), "tfx")
-RUNNER = os.path.join(config_lib.PROJECT_ROOT, "pipeline", "local_runner.py")
+RUNNER = os.path.join(config_lib.PROJECT_ROOT, "local_runner.py")
 
 
 def domains(schema: schema_pb2.Schema) -> dict:
@@ -28,7 +30,7 @@ def domains(schema: schema_pb2.Schema) -> dict:
 def test_tfx_cli_runs_the_pipeline_with_schema_gen_and_the_schema_refreshes(tmp_path):
     flags = ["--quick", "--output-root", str(tmp_path), "--pipeline-name", "digits-cli",
              "--use-schema-gen", "true", "--image-shape", "8,8,1", "--num-classes", "10"]  # fmt: skip
-    config = config_lib.parse_args(flags)
+    config = parse_args(flags)
     prepare.prepare("digits", config.data_root)
     env = dict(os.environ, PIPELINE_FLAGS=" ".join(flags), LOCAL_HOME=str(tmp_path / "tfx-cli-home"))
     env.pop("TF_USE_LEGACY_KERAS", None)  # the project must choose Keras 3 itself
@@ -44,8 +46,8 @@ def test_tfx_cli_runs_the_pipeline_with_schema_gen_and_the_schema_refreshes(tmp_
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
 
-    store = mlmd_lib.open_store(config.metadata_path)
-    (only_run,) = mlmd_lib.runs(store, "digits-cli")
+    store = store_lib.open_store(config.metadata_path)
+    (only_run,) = history.runs(store, "digits-cli")
     assert only_run.states()["SchemaGen"] == "COMPLETE"
     assert only_run.states()["Pusher"] == "COMPLETE"
     assert len(os.listdir(config.serving_dir)) == 1

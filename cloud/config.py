@@ -3,9 +3,9 @@
 ``load(path)`` reads and validates a ``CloudConfig`` (the path defaults to
 ``$PIPELINE_CLOUD_CONFIG``; ``cloud.example.yaml`` documents every key). ``pipeline_config``
 turns it into the same ``PipelineConfig`` a local run uses, with gs:// paths, Dataflow Beam args
-and the stock baseline strategy; ``pipeline.cloud_components.CloudComponents`` picks the Vertex
-Tuner, Trainer and Pusher from it. This module imports no TFX, so ``pipeline.submit`` starts
-quickly, and nothing here reads credentials.
+and the stock baseline strategy; ``cloud.components.CloudComponents`` picks the Vertex
+Tuner, Trainer and Pusher from it. This module imports neither TFX nor TensorFlow, so
+``cloud.submit`` starts quickly, and nothing here reads credentials.
 """
 
 import dataclasses
@@ -97,7 +97,7 @@ class CloudConfig:
     serving_dir: str = ""  # default <pipeline_root>/serving/<pipeline name>
     serving_image: str = DEFAULT_SERVING_IMAGE
     serving_machine_type: str = "n1-standard-2"
-    kfp_host: str = ""  # a Kubeflow Pipelines endpoint, for `python -m pipeline.submit --target kfp`
+    kfp_host: str = ""  # a Kubeflow Pipelines endpoint, for `python -m cloud.submit --target kfp`
 
     def __post_init__(self):
         _check_types(self)
@@ -184,21 +184,15 @@ def image_path(path: str) -> str:
 
 
 def _pipeline_settings(cloud: CloudConfig) -> dict:
-    """The ``pipeline:`` section checked against PipelineConfig's fields (lists become tuples)."""
-    fields = {field.name: field for field in dataclasses.fields(config_lib.PipelineConfig)}
+    """The ``pipeline:`` section, each value coerced as the command line's would be (``config.coerce``)."""
     settings = {}
     for key, value in cloud.pipeline.items():
         if key in CLOUD_OWNED_FIELDS:
             raise CloudConfigError(f"pipeline.{key} is set by the cloud config itself, not its `pipeline:` section")
-        kind = {"dataset": str, "quick": bool}.get(key) or getattr(fields.get(key), "type", None)
-        if kind is None:
-            raise CloudConfigError(f"pipeline.{key}: not a PipelineConfig field, nor dataset or quick")
-        kind = kind if isinstance(kind, type) else tuple  # the Tuple[...] fields
-        value = tuple(value) if kind is tuple and isinstance(value, list) else value
-        accepted = (int, float) if kind is float else (kind,)
-        if isinstance(value, bool) != (kind is bool) or not isinstance(value, accepted):
-            raise CloudConfigError(f"pipeline.{key} must be of type {kind.__name__}, got {value!r}")
-        settings[key] = value
+        try:
+            settings[key] = config_lib.coerce(key, value)
+        except config_lib.ConfigError as err:
+            raise CloudConfigError(f"pipeline.{err}") from err
     return settings
 
 

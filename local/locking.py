@@ -10,7 +10,7 @@ import contextlib
 import fcntl
 import os
 
-from pipeline.errors import PipelineError
+from local.checks import PipelineError
 
 
 @contextlib.contextmanager

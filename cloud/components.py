@@ -1,12 +1,12 @@
 """The Vertex AI side of the ``ComponentFactory``: which Tuner, Trainer and Pusher a cloud run uses.
 
-Kept apart from pipeline/cloud.py, which imports no TFX, so that submitting stays quick.
+Kept apart from cloud/config.py, which imports no TFX, so that submitting stays quick.
 """
 
 from tfx import v1 as tfx
 from tfx.extensions.google_cloud_ai_platform.tuner.executor import TUNING_ARGS_KEY
 
-from pipeline.cloud import CloudConfig, training_job
+from cloud.config import CloudConfig, training_job
 from pipeline.components import ComponentFactory
 
 CLOUD_AI = tfx.extensions.google_cloud_ai_platform

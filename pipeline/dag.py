@@ -1,7 +1,7 @@
 """``create_pipeline``: the one DAG every runner (local, Vertex, Kubeflow) executes.
 
 It knows no orchestrator: runners hand it a ``PipelineConfig``, a metadata connection and, off
-this machine, the platform's ``ComponentFactory`` (pipeline/components.py).
+this machine, the platform's ``ComponentFactory`` (pipeline/components.py, cloud/components.py).
 Each stage has its own small builder so the DAG reads top to bottom.
 """
 
@@ -12,11 +12,12 @@ from typing import NamedTuple
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
+from data.layout import RECORD_PATTERN
 from models import features
 from models.settings import TrainingSettings
 from pipeline import baseline
 from pipeline.components import ComponentFactory
-from pipeline.config import PROJECT_ROOT, RECORD_PATTERN, PipelineConfig
+from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.gate import AnomaliesGate
 
 SPLITS = ("train", "eval")
@@ -185,7 +186,7 @@ def create_pipeline(
     """Builds the full DAG for ``config``; the runner supplies the metadata connection.
 
     ``factory`` picks the platform's Tuner, Trainer and Pusher classes and runtime parameters
-    (``pipeline.cloud_components.CloudComponents`` on Vertex AI); the default runs everything in-process.
+    (``cloud.components.CloudComponents`` on Vertex AI); the default runs everything in-process.
     """
     data = data_stage(config, factory)
     training = training_stage(config, data, factory)

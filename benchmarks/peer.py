@@ -1,6 +1,6 @@
 """Benchmark against TFX's own MNIST example, on the same data and machine (prints figures only).
 
-    python -m pipeline.peer_benchmark --mnist-source ../shared/datasets/mnist-10k [pipeline flags]
+    python -m benchmarks.peer --mnist-source ../shared/datasets/mnist-10k [pipeline flags]
 
 Runs, each in a fresh process so imports count as they do for a user:
 1. this project's pipeline, cold, with tuning (its default);
@@ -19,9 +19,11 @@ import time
 
 import numpy as np
 
+from benchmarks.common import setup, timed_run
 from data import sources
-from pipeline import metadata as mlmd_lib
-from pipeline.benchmark import setup, timed_run
+from inspection import history, results
+from inspection.store import open_store
+from models.features import ACCURACY
 
 PEER_NAME = "mnist_native_keras"
 PEER_SCRIPT = textwrap.dedent(
@@ -72,10 +74,10 @@ def run_peer(root: str, data_root: str) -> float:
 
 def accuracy(metadata_path: str, pipeline_name: str) -> tuple:
     """(eval accuracy, eval example count as text) of the pipeline's latest run, from its Evaluator in MLMD."""
-    store = mlmd_lib.open_store(metadata_path)
-    overall = mlmd_lib.evaluation_metrics(store, mlmd_lib.latest_run(store, pipeline_name).run_id)["overall"]
-    count = overall.get(mlmd_lib.EXAMPLE_COUNT)  # the TFX example's EvalConfig does not count examples
-    return overall[mlmd_lib.ACCURACY], "n/a" if count is None else str(int(count))
+    store = open_store(metadata_path)
+    overall = results.evaluation_metrics(store, history.latest_run(store, pipeline_name).run_id)["overall"]
+    count = overall.get(results.EXAMPLE_COUNT)  # the TFX example's EvalConfig does not count examples
+    return overall[ACCURACY], "n/a" if count is None else str(int(count))
 
 
 def main(argv=None) -> int:

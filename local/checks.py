@@ -3,12 +3,14 @@
 import glob
 import os
 
+from console.errors import CommandFailed
+from data.layout import RECORD_PATTERN
 from models.hyperparameters import HyperparametersNotFoundError
-from pipeline.config import RECORD_PATTERN, ConfigError, PipelineConfig
+from pipeline.config import ConfigError, PipelineConfig
 from pipeline.gate import DataAnomaliesError
 
 
-class PipelineError(RuntimeError):
+class PipelineError(CommandFailed):
     """A run cannot start or did not finish; the message names the file or feature."""
 
 
@@ -33,11 +35,13 @@ def check_inputs(config: PipelineConfig) -> None:
             raise PipelineError(f"{path}: corrupted or truncated TFRecord file ({err.message})") from err
 
 
-def describe_failure(err: BaseException) -> str | None:
-    """One line naming what went wrong, for failures caused by the input; None otherwise."""
+def known_cause(err: BaseException) -> PipelineError | None:
+    """The input problem behind a component's failure (anomalies, no stored hyperparameters), or None."""
     for cause in _chain(err):
-        if isinstance(cause, (DataAnomaliesError, PipelineError, HyperparametersNotFoundError)):
-            return str(cause)
+        if isinstance(cause, PipelineError):
+            return cause
+        if isinstance(cause, (DataAnomaliesError, HyperparametersNotFoundError)):
+            return PipelineError(str(cause))
     return None
 
 

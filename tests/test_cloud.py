@@ -16,12 +16,13 @@ import pytest
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline import cloud as cloud_lib
+import kubeflow_v2_runner
+from cloud import compiler, submit
+from cloud import config as cloud_lib
 from pipeline import config as config_lib
-from pipeline import kubeflow_v2_runner, submit
 
 BIN = os.path.dirname(sys.executable)
-RUNNER = os.path.join(config_lib.PROJECT_ROOT, "pipeline", "kubeflow_v2_runner.py")
+RUNNER = os.path.join(config_lib.PROJECT_ROOT, "kubeflow_v2_runner.py")
 RESOLVER_ID = "latest_blessed_model_resolver"
 CLOUD = {
     "project": "test-project",
@@ -81,16 +82,16 @@ def cli_run(cloud_config_path, tmp_path_factory):
 @pytest.fixture(scope="module")
 def compiled(cloud_config_path, cli_run, tmp_path_factory):
     """The compiled job (dict), its strictly parsed PipelineSpec, the cloud config and the local pipeline."""
-    from pipeline import pipeline as pipeline_lib
+    from pipeline import dag
 
     cloud = cloud_lib.load(cloud_config_path)
     output = tmp_path_factory.mktemp("compiled") / "pipeline.json"
-    job = kubeflow_v2_runner.compile_pipeline(cloud, str(output))
+    job = compiler.compile_pipeline(cloud, str(output))
     with open(output) as f:
         assert json.load(f) == job
     spec = json_format.Parse(json.dumps(job["pipelineSpec"]), pipeline_spec_pb2.PipelineSpec())
     local_config = config_lib.get_config("digits", quick=True, output_root=str(tmp_path_factory.mktemp("local")))
-    local = pipeline_lib.create_pipeline(local_config)
+    local = dag.create_pipeline(local_config)
     return dataclasses.make_dataclass("Compiled", ["job", "spec", "cloud", "local"])(job, spec, cloud, local)
 
 
@@ -140,13 +141,13 @@ def test_tasks_and_dependencies_are_the_local_pipelines(compiled):
 
 @pytest.mark.parametrize("tuning_mode", ["reuse", "off"])
 def test_other_tuning_modes_compile_to_the_local_dag_too(compiled, tmp_path, tuning_mode):
-    from pipeline import pipeline as pipeline_lib
+    from pipeline import dag
 
     cloud = dataclasses.replace(compiled.cloud, pipeline={"quick": True, "tuning_mode": tuning_mode})
-    job = kubeflow_v2_runner.compile_pipeline(cloud, str(tmp_path / "pipeline.json"))
+    job = compiler.compile_pipeline(cloud, str(tmp_path / "pipeline.json"))
     spec = json_format.Parse(json.dumps(job["pipelineSpec"]), pipeline_spec_pb2.PipelineSpec())
     local_config = config_lib.get_config("digits", quick=True, output_root=str(tmp_path), tuning_mode=tuning_mode)
-    assert compiled_edges(spec) == local_edges(pipeline_lib.create_pipeline(local_config))
+    assert compiled_edges(spec) == local_edges(dag.create_pipeline(local_config))
 
 
 def test_every_executor_runs_the_configured_image(compiled):
@@ -215,7 +216,7 @@ def test_the_pusher_deploys_to_the_configured_vertex_endpoint(compiled):
 def test_without_endpoint_or_vertex_training_the_stock_components_remain(compiled):
     from tfx import v1 as tfx
 
-    from pipeline.cloud_components import CloudComponents
+    from cloud.components import CloudComponents
 
     cloud = dataclasses.replace(compiled.cloud, endpoint="", vertex_training=False)
     factory = CloudComponents(cloud)
@@ -250,7 +251,7 @@ def test_a_wrong_cloud_config_is_one_line_and_exit_2_before_compiling(tmp_path, 
     code = kubeflow_v2_runner.main(["--cloud-config", write_config(tmp_path, **changes), "--output", str(output)])
     err = capsys.readouterr().err
     assert code == 2 and not output.exists()
-    assert err.count("\n") == 1 and err.startswith("pipeline: configuration error: ")
+    assert err.count("\n") == 1 and err.startswith("kubeflow_v2_runner: error: ")
     assert re.search(message, err), err
 
 
@@ -296,15 +297,15 @@ def test_submit_without_credentials_or_reachable_host_fails_in_one_line(
     args = ["--cloud-config", cloud_config_path, "--spec", str(spec)]
     assert submit.main(args) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("submit: no Google Cloud credentials"), err
+    assert err.count("\n") == 1 and err.startswith("submit: error: no Google Cloud credentials"), err
     assert submit.main([*args, "--target", "kfp"]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"submit: cannot reach {CLOUD['kfp_host']}"), err
+    assert err.count("\n") == 1 and err.startswith(f"submit: error: cannot reach {CLOUD['kfp_host']}"), err
 
 
 def test_tfx_cli_compiles_for_vertex(cli_run):
     process, out = cli_run
     assert process.wait(timeout=600) == 0, (out / "stderr.txt").read_text()[-3000:]
     assert "Pipeline digits-convnet compiled successfully." in (out / "stdout.txt").read_text()
-    with open(kubeflow_v2_runner.default_output(str(out))) as f:
+    with open(compiler.default_output(str(out))) as f:
         json_format.Parse(json.dumps(json.load(f)["pipelineSpec"]), pipeline_spec_pb2.PipelineSpec())

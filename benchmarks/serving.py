@@ -1,6 +1,6 @@
 """Benchmark (prints figures, asserts nothing): the REST server's throughput and latency on loopback.
 
-    python -m serving.benchmark --serving-dir outputs/serving/digits-convnet [--requests 400 --clients 4]
+    python -m benchmarks.serving --serving-dir outputs/serving/digits-convnet [--requests 400 --clients 4]
 
 Starts ``python -m serving.server`` on a free loopback port, then for each batch size sends
 ``--requests`` predict requests from ``--clients`` threads (one keep-alive connection each;

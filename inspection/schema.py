@@ -3,11 +3,12 @@
 For a new dataset: run the pipeline once with ``--use-schema-gen true --image-shape H,W,C
 --num-classes N``, then
 
-    python -m pipeline.refresh_schema --out schema/<name>/schema.pbtxt [the same pipeline flags]
+    python -m inspection.schema --out schema/<name>/schema.pbtxt [the same pipeline flags]
 
 It takes SchemaGen's inferred schema from the metadata store and pins what the pipeline needs
 from a curated schema (the int domains of height, width, channels and label, from the
-config), so the result can be checked in and imported with ``--schema-path``.
+config), so the result can be checked in and imported with ``--schema-path``. Exit status: 0
+written, 1 no SchemaGen output in the store, 2 a bad flag (console/errors.py).
 """
 
 import argparse
@@ -17,9 +18,12 @@ import sys
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from console.errors import run_command
+from inspection import history
+from inspection.store import MetadataError, open_store
 from models import features
 from pipeline import config as config_lib
-from pipeline import metadata as mlmd_lib
+from pipeline import flags
 
 SCHEMA_FILE = "schema.pbtxt"
 
@@ -40,34 +44,31 @@ def curate(schema: schema_pb2.Schema, config: config_lib.PipelineConfig) -> sche
 
 def latest_inferred_schema(config: config_lib.PipelineConfig) -> schema_pb2.Schema:
     """SchemaGen's output in the pipeline's most recent run that executed SchemaGen."""
-    store = mlmd_lib.open_store(config.metadata_path)
-    for run in reversed(mlmd_lib.runs(store, config.pipeline_name)):
-        for artifact in mlmd_lib.run_artifacts(store, config.pipeline_name, run.run_id):
+    store = open_store(config.metadata_path)
+    for run in reversed(history.runs(store, config.pipeline_name)):
+        for artifact in history.run_artifacts(store, config.pipeline_name, run.run_id):
             # ImportSchemaGen's output is a Schema too: only SchemaGen's is inferred.
             if artifact.type_name == "Schema" and artifact.node == "SchemaGen":
                 with open(os.path.join(artifact.uri, SCHEMA_FILE)) as f:
                     return text_format.Parse(f.read(), schema_pb2.Schema())
-    raise mlmd_lib.MetadataError(
-        f"no SchemaGen output in pipeline {config.pipeline_name!r}: run it with --use-schema-gen"
-    )
+    raise MetadataError(f"no SchemaGen output in pipeline {config.pipeline_name!r}: run it with --use-schema-gen")
 
 
 def main(argv=None) -> int:
-    """Entry point of ``python -m pipeline.refresh_schema``."""
+    """Entry point of ``python -m inspection.schema``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="where to write the schema, e.g. schema/faces/schema.pbtxt")
     args, pipeline_flags = parser.parse_known_args(argv)
-    try:
-        config = config_lib.parse_args(pipeline_flags)
+
+    def body() -> None:
+        config = flags.parse_args(pipeline_flags)
         schema = curate(latest_inferred_schema(config), config)
-    except (config_lib.ConfigError, mlmd_lib.MetadataError) as err:
-        print(f"refresh_schema: error: {err}", file=sys.stderr)
-        return 2
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(text_format.MessageToString(schema))
-    print(f"wrote {args.out}; review it, commit it, and run with --schema-path {args.out}")
-    return 0
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write(text_format.MessageToString(schema))
+        print(f"wrote {args.out}; review it, commit it, and run with --schema-path {args.out}")
+
+    return run_command("inspection.schema", body)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
 """Submits a compiled pipeline to Vertex AI Pipelines or to a Kubeflow Pipelines (KFP 2) endpoint.
 
-    python -m pipeline.submit --cloud-config cloud.yaml                       # Vertex AI
-    python -m pipeline.submit --cloud-config cloud.yaml --target kfp --host https://HOST
-    python -m pipeline.submit --cloud-config cloud.yaml --param data_root=gs://BUCKET/data/mnist
-    python -m pipeline.submit --cloud-config cloud.yaml --dry-run             # prints the request, sends nothing
+    python -m cloud.submit --cloud-config cloud.yaml                       # Vertex AI
+    python -m cloud.submit --cloud-config cloud.yaml --target kfp --host https://HOST
+    python -m cloud.submit --cloud-config cloud.yaml --param data_root=gs://BUCKET/data/mnist
+    python -m cloud.submit --cloud-config cloud.yaml --dry-run             # prints the request, sends nothing
 
 It sends the job that ``make compile`` wrote (--spec, default outputs/compiled/pipeline.json),
 with its runtime parameters' defaults overridden by each --param. Google credentials are
 Application Default Credentials (``gcloud auth application-default login`` or
 GOOGLE_APPLICATION_CREDENTIALS), looked up only when sending. Exit status: 0 submitted,
-1 the service could not be reached or refused the job, 2 a wrong argument or configuration.
+1 the service could not be reached or refused the job, 2 a wrong argument or configuration
+(console/errors.py). Nothing here imports TensorFlow or TFX.
 """
 
 import argparse
@@ -21,8 +22,9 @@ from typing import Sequence
 
 import yaml
 
-from pipeline import cloud as cloud_lib
-from pipeline import kubeflow_v2_runner
+from cloud import compiler
+from cloud import config as cloud_lib
+from console.errors import CommandFailed, run_command
 from pipeline.config import ConfigError
 
 TARGETS = ("vertex", "kfp")
@@ -30,7 +32,7 @@ TARGETS = ("vertex", "kfp")
 PARAMETER_TYPES = {"STRING": str, "NUMBER_INTEGER": int, "INT": int, "NUMBER_DOUBLE": float, "DOUBLE": float}
 
 
-class SubmitError(RuntimeError):
+class SubmitError(CommandFailed):
     """The service could not be reached or refused the job."""
 
 
@@ -166,7 +168,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cloud-config", help=f"YAML or JSON file (default ${cloud_lib.ENV_VAR})")
     parser.add_argument(
-        "--spec", default=kubeflow_v2_runner.default_output(), help="the compiled pipeline job (default %(default)s)"
+        "--spec", default=compiler.default_output(), help="the compiled pipeline job (default %(default)s)"
     )
     parser.add_argument("--target", choices=TARGETS, default="vertex")
     parser.add_argument("--host", help="KFP endpoint (default: kfp_host in the cloud config)")
@@ -181,22 +183,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: builds the request, prints it (--dry-run) or sends it; failures become one line."""
     args = parse_args(argv)
-    try:
+
+    def body() -> None:
         if args.pipeline_root and not args.pipeline_root.startswith("gs://"):
             raise ConfigError(f"--pipeline-root must be a gs:// path, got {args.pipeline_root!r}")
         job = read_job(args.spec)
         request = build_request(args, cloud_lib.load(args.cloud_config), job)
         if args.dry_run:
             print(json.dumps(request, indent=2, sort_keys=True))
-            return 0
-        print(f"submitted: {send(request, job)}")
-    except ConfigError as err:
-        print(f"submit: configuration error: {err}", file=sys.stderr)
-        return 2
-    except SubmitError as err:
-        print(f"submit: {err}", file=sys.stderr)
-        return 1
-    return 0
+        else:
+            print(f"submitted: {send(request, job)}")
+
+    return run_command("submit", body)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""What the project's commands print: one-line errors with documented exit codes."""

@@ -1,0 +1,92 @@
+"""Inspect the pipeline's runs through ML Metadata: tables, JSON (``--json``) and PNG plots (``--plot``).
+
+    python -m inspection runs
+    python -m inspection executions [--run RUN_ID] [--plot durations.png]
+    python -m inspection artifacts [--run RUN_ID] [--type Examples]
+    python -m inspection lineage [--run RUN_ID] [--plot lineage.png]
+    python -m inspection metrics [--run RUN_ID] [--plot per_class.png]
+    python -m inspection compare [--run RUN_ID] [--against RUN_ID] [--plot compare.png]
+    python -m inspection anomalies [--run RUN_ID]
+
+The store is found from the pipeline's own flags, given after the command: --output-root,
+--dataset, --pipeline-name, --metadata-path (any ``local_runner.py`` flag is accepted), or
+--grpc-host/--grpc-port for a metadata gRPC service such as Kubeflow's. Run ids are the ones
+``runs`` lists. ``latest`` (the default) is the most recent run; for lineage, metrics and
+compare, the most recent run that pushed a model or evaluated one. Exit status: 0 done, 1 no
+such store, run or artifact, 2 a bad flag (console/errors.py).
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+import warnings
+from typing import Optional, Sequence
+
+from console.errors import CommandFailed, run_command
+from inspection.commands import COMMANDS, PLOTS
+from inspection.store import GRPC_PORT, LATEST, StoreError, open_store
+from pipeline import flags
+
+STORE_FLAGS = (
+    "The store: the pipeline's own flags (--output-root, --dataset, --pipeline-name, --metadata-path, or any "
+    "other local_runner.py flag), or --grpc-host/--grpc-port."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser; pipeline flags it does not know are left for ``pipeline.flags``."""
+    common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    common.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    common.add_argument("--grpc-host", default="", help="metadata gRPC service host (instead of the SQLite store)")
+    common.add_argument("--grpc-port", type=int, default=GRPC_PORT, help="metadata gRPC service port")
+    parser = argparse.ArgumentParser(
+        prog="python -m inspection",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(name, parents=[common], help=command.__doc__, description=command.__doc__,
+                                  epilog=STORE_FLAGS, allow_abbrev=False)  # fmt: skip
+        if name != "runs":
+            sub.add_argument("--run", default=LATEST, help="run id (default: latest)")
+        if name == "artifacts":
+            sub.add_argument("--type", default="", help="only artifacts of this type, e.g. Examples")
+        if name == "compare":
+            sub.add_argument("--against", default="", help="run id to compare with (default: the evaluated run before)")
+        if name in PLOTS:
+            sub.add_argument("--plot", default="", metavar="OUT.png", help=f"also write a PNG of {PLOTS[name]}")
+    return parser
+
+
+def quiet_libraries() -> None:
+    """Keeps TensorFlow's and Google's start-up notices off the terminal (command line only, before TF loads)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.simplefilter("ignore", FutureWarning)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point: runs one command; a missing store, unknown run or bad flag is one line on stderr."""
+    args, pipeline_flags = build_parser().parse_known_args(argv)
+
+    def body() -> None:
+        config = flags.parse_args(pipeline_flags, description="pipeline flags for python -m inspection")
+        where = f"{args.grpc_host}:{args.grpc_port}" if args.grpc_host else config.metadata_path
+        store = open_store(config.metadata_path, args.grpc_host, args.grpc_port)
+        try:
+            data, text, plot = COMMANDS[args.command](store, config.pipeline_name, args)
+        except StoreError as err:
+            raise CommandFailed(f"metadata store {where}: {err}") from err
+        print(json.dumps(data, indent=2, default=str) if args.json else text)
+        if plot is not None:
+            try:
+                plot.savefig(args.plot, dpi=120)
+            except OSError as err:
+                raise CommandFailed(f"cannot write {args.plot}: {err.strerror}") from err
+            print(f"inspection: wrote {args.plot}", file=sys.stderr)
+
+    return run_command("inspection", body)

@@ -1,0 +1,1 @@
+"""Running the pipeline on this machine: input checks, the one-run-at-a-time lock."""
