@@ -49,24 +49,46 @@ def to_example(item: LabeledImage) -> tf.train.Example:
     )
 
 
-def write_records(items: Iterable[LabeledImage], out_dir: str, name: str, num_shards: int = 1) -> list:
-    """Writes ``items`` round-robin into ``num_shards`` files ``<name>-i-of-n.tfrecord``.
+class ShardWriter:
+    """Writes examples round-robin into ``num_shards`` files ``<name>-i-of-n.tfrecord`` in ``out_dir``.
 
-    Returns the paths written. The split does not depend on the sharding: ImportExampleGen
-    picks it from a hash of each example's key.
+    The split does not depend on the sharding: ImportExampleGen picks it from a hash of each
+    example's key. ``count`` is how many examples were written.
     """
-    if num_shards < 1:
-        raise UsageError(f"num_shards must be at least 1, got {num_shards}")
-    os.makedirs(out_dir, exist_ok=True)
-    paths = [os.path.join(out_dir, f"{name}-{i:05d}-of-{num_shards:05d}{RECORD_SUFFIX}") for i in range(num_shards)]
-    writers = [tf.io.TFRecordWriter(path) for path in paths]
-    try:
-        for index, item in enumerate(items):
-            writers[index % num_shards].write(to_example(item).SerializeToString())
-    finally:
-        for writer in writers:
+
+    def __init__(self, out_dir: str, name: str, num_shards: int = 1):
+        if num_shards < 1:
+            raise UsageError(f"num_shards must be at least 1, got {num_shards}")
+        os.makedirs(out_dir, exist_ok=True)
+        self.paths = [
+            os.path.join(out_dir, f"{name}-{i:05d}-of-{num_shards:05d}{RECORD_SUFFIX}") for i in range(num_shards)
+        ]
+        self._writers = [tf.io.TFRecordWriter(path) for path in self.paths]
+        self.count = 0
+
+    def write(self, item: LabeledImage) -> None:
+        """Appends one example to the next shard."""
+        self._writers[self.count % len(self._writers)].write(to_example(item).SerializeToString())
+        self.count += 1
+
+    def close(self) -> None:
+        """Flushes and closes every shard."""
+        for writer in self._writers:
             writer.close()
-    return paths
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def write_records(items: Iterable[LabeledImage], out_dir: str, name: str, num_shards: int = 1) -> list:
+    """Writes ``items`` round-robin into ``num_shards`` files in ``out_dir``; returns the paths written."""
+    with ShardWriter(out_dir, name, num_shards) as writer:
+        for item in items:
+            writer.write(item)
+    return writer.paths
 
 
 def read_records(path_pattern: str) -> Iterator[tf.train.Example]:

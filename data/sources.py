@@ -30,8 +30,20 @@ def digits() -> Iterator[LabeledImage]:
 
 
 def mnist(source: str, limit: int | None = None) -> Iterator[LabeledImage]:
-    """MNIST IDX pairs from a directory, or downloaded from an http(s) base URL first."""
-    directory = _download(source) if urllib.parse.urlparse(source).scheme in ("http", "https") else source
+    """MNIST IDX pairs from a directory, or downloaded from an http(s) base URL into a temporary folder first.
+
+    The temporary folder is removed once the items are read (or the reader stops early).
+    """
+    if urllib.parse.urlparse(source).scheme not in ("http", "https"):
+        yield from _idx_items(source, limit)
+        return
+    with tempfile.TemporaryDirectory(prefix="mnist-idx-") as directory:
+        _download(source, directory)
+        yield from _idx_items(directory, limit)
+
+
+def _idx_items(directory: str, limit: int | None) -> Iterator[LabeledImage]:
+    """The labeled images of every IDX pair in ``directory``, keyed ``mnist-<prefix>-<index>``."""
     count = 0
     for prefix, images_path, labels_path in idx.find_pairs(directory):
         images, labels = idx.read_images_and_labels(images_path, labels_path)
@@ -42,13 +54,11 @@ def mnist(source: str, limit: int | None = None) -> Iterator[LabeledImage]:
             count += 1
 
 
-def _download(base_url: str) -> str:
-    """Downloads MNIST's files from ``base_url`` into a temporary folder; returns the folder."""
-    directory = tempfile.mkdtemp(prefix="mnist-idx-")
+def _download(base_url: str, directory: str) -> None:
+    """Downloads MNIST's files from ``base_url`` into ``directory``."""
     for name in MNIST_FILES:
         url = base_url.rstrip("/") + "/" + name
         try:
             urllib.request.urlretrieve(url, os.path.join(directory, name))
         except OSError as err:
             raise idx.IdxError(f"{url}: download failed ({err})") from err
-    return directory
