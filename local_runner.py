@@ -15,7 +15,7 @@ import sys
 from typing import Sequence
 
 from console.errors import run_command
-from local.checks import check_inputs, check_metadata_store, check_writable, known_cause
+from local.checks import check_inputs, check_metadata_store, check_writable, known_cause, remember_verified
 from local.locking import exclusive_run
 from pipeline import config as config_lib
 from pipeline import dag, flags
@@ -28,9 +28,10 @@ def run(config: config_lib.PipelineConfig) -> None:
     from tfx import v1 as tfx
 
     # Checked in this order so that a bad input leaves nothing behind.
-    check_inputs(config)
+    verified = check_inputs(config)
     check_metadata_store(config)
     check_writable(config)
+    remember_verified(config, verified)
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
     with exclusive_run(config.metadata_path, config.pipeline_name):
         tfx.orchestration.LocalDagRunner().run(dag.create_pipeline(config, metadata))

@@ -114,8 +114,10 @@ def cmd_metrics(store, pipeline_name: str, args) -> tuple:
         (label, values.get(EXAMPLE_COUNT), values.get(ACCURACY), baseline["by_label"].get(label, {}).get(ACCURACY))
         for label, values in metrics["by_label"].items()
     ]
+    examples = metrics["overall"].get(EXAMPLE_COUNT)
+    on = f"on the {metrics['split']} split" + (f" ({int(examples)} examples)" if examples is not None else "")
     text = "\n".join([
-        f"Evaluation in run {run.run_id}: {_verdict(verdict)}",
+        f"Evaluation in run {run.run_id} {on}: {_verdict(verdict)}",
         *(f"  failed: {failure}" for failure in verdict["failures"]),
         format_table(["metric", "candidate", "baseline"], overall),
         "",

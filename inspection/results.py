@@ -1,13 +1,18 @@
 """What the validating components concluded in a run: data anomalies, the model's metrics, the blessing."""
 
+import json
+
 import ml_metadata as mlmd
 from google.protobuf import text_format
 
 from inspection.history import get_run, output_artifacts, run_artifact
-from inspection.store import LATEST, MetadataError
+from inspection.store import LATEST, MetadataError, run_context
 
 # TFMA's name for the example count pipeline.dag.eval_config asks for.
 EXAMPLE_COUNT = "example_count"
+# The Evaluator's exec property naming the splits it evaluates, and TFX's choice when it is unset.
+EXAMPLE_SPLITS = "example_splits"
+DEFAULT_EVALUATOR_SPLIT = "eval"
 # TFMA's model name for the baseline when the Evaluator compares two models.
 TFMA_BASELINE = "baseline"
 
@@ -23,17 +28,32 @@ def anomalies(store: mlmd.MetadataStore, pipeline_name: str, run_id: str = LATES
 
 
 def _evaluation_uri(store: mlmd.MetadataStore, run_id: str) -> str:
+    return _evaluation(store, run_id).uri
+
+
+def _evaluation(store: mlmd.MetadataStore, run_id: str):
     evaluations = output_artifacts(store, run_id, "ModelEvaluation")
     if not evaluations:
         raise MetadataError(f"run {run_id!r} produced no model evaluation")
-    return evaluations[0].uri
+    return evaluations[0]
+
+
+def evaluated_split(store: mlmd.MetadataStore, run_id: str) -> str:
+    """The split(s) the Evaluator computed its metrics on in run ``run_id`` (its ``example_splits``), e.g. ``test``."""
+    artifact = _evaluation(store, run_id)
+    in_run = {e.id for e in store.get_executions_by_context(run_context(store, run_id).id)}
+    producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact.id]) if e.execution_id in in_run]
+    (execution,) = store.get_executions_by_id(producers[:1])
+    splits = json.loads(execution.custom_properties[EXAMPLE_SPLITS].string_value or "null")
+    return ",".join(splits or [DEFAULT_EVALUATOR_SPLIT])
 
 
 def evaluation_metrics(store: mlmd.MetadataStore, run_id: str) -> dict:
-    """The Evaluator's metrics in run ``run_id``: ``{"overall": {...}, "by_label": {label: {...}}, "baseline": ...}``.
+    """The Evaluator's metrics in a run: ``{"split", "overall": {...}, "by_label": {label: {...}}, "baseline"}``.
 
-    ``baseline`` has the same two keys for the baseline model it was compared with, or is None
-    when there was none; the candidate's ``*_diff`` metrics are candidate minus baseline.
+    ``split`` names the examples they were computed on (``evaluated_split``). ``baseline`` has the
+    same two keys for the baseline model it was compared with, or is None when there was none;
+    the candidate's ``*_diff`` metrics are candidate minus baseline.
     """
     import tensorflow_model_analysis as tfma
 
@@ -42,7 +62,7 @@ def evaluation_metrics(store: mlmd.MetadataStore, run_id: str) -> dict:
     metrics = _slice_metrics(result)
     has_baseline = any(spec.is_baseline for spec in result.config.model_specs)
     metrics["baseline"] = _slice_metrics(tfma.load_eval_result(uri, model_name=TFMA_BASELINE)) if has_baseline else None
-    return metrics
+    return {"split": evaluated_split(store, run_id), **metrics}
 
 
 def _slice_metrics(result) -> dict:

@@ -1,38 +1,77 @@
 """Checks a local run's inputs up front and names the cause when a component fails."""
 
 import glob
+import json
 import os
 
 from console.errors import CommandFailed
-from data.layout import RECORD_PATTERN
+from data.layout import input_patterns
 from models.hyperparameters import HyperparametersNotFoundError
 from pipeline.config import ConfigError, PipelineConfig
 from pipeline.gate import DataAnomaliesError
+
+# Next to the metadata store: the input files already verified, and their size and modification time.
+VERIFIED_FILE = "verified-inputs.json"
 
 
 class PipelineError(CommandFailed):
     """A run cannot start or did not finish; the message names the file or feature."""
 
 
-def check_inputs(config: PipelineConfig) -> None:
+def check_inputs(config: PipelineConfig) -> dict:
     """Fails before any component runs when the data folder is missing, empty or corrupted.
 
-    Every record's checksum is verified here because Beam's reader, inside ImportExampleGen,
-    reports a damaged record without naming its file.
+    Every record's checksum is verified because Beam's reader, inside ImportExampleGen, reports a
+    damaged record without naming its file. A file verified before, unchanged since (same size
+    and modification time, ``remember_verified``), is not read again, so a cached re-run costs
+    the same whatever the data's size. Returns the stamps to remember once the run may write.
     """
-    import tensorflow as tf
-
     if not os.path.isdir(config.data_root):
         raise ConfigError(f"data root {config.data_root} does not exist; prepare it with `python -m data.prepare`")
-    paths = sorted(glob.glob(os.path.join(config.data_root, RECORD_PATTERN)))
-    if not paths:
-        raise ConfigError(f"data root {config.data_root} holds no {RECORD_PATTERN} files")
-    for path in paths:
-        try:
-            for _ in tf.data.TFRecordDataset(path, buffer_size=1 << 20).batch(4096):
-                pass
-        except tf.errors.DataLossError as err:
-            raise PipelineError(f"{path}: corrupted or truncated TFRecord file ({err.message})") from err
+    verified = _verified(config)
+    for pattern in input_patterns(config.predefined_splits).values():
+        paths = sorted(glob.glob(os.path.join(config.data_root, pattern)))
+        if not paths:
+            raise ConfigError(f"data root {config.data_root} holds no {pattern} files")
+        for path in paths:
+            stat = os.stat(path)
+            stamp = [stat.st_size, stat.st_mtime_ns]
+            if verified.get(path) != stamp:
+                _verify_records(path)
+                verified[path] = stamp
+    return verified
+
+
+def _verify_records(path: str) -> None:
+    """Reads every record of a TFRecord file, checking its checksums; PipelineError names a damaged file."""
+    import tensorflow as tf
+
+    try:
+        for _ in tf.data.TFRecordDataset(path, buffer_size=1 << 20).batch(4096):
+            pass
+    except tf.errors.DataLossError as err:
+        raise PipelineError(f"{path}: corrupted or truncated TFRecord file ({err.message})") from err
+
+
+def _verified_path(config: PipelineConfig) -> str:
+    return os.path.join(os.path.dirname(config.metadata_path), VERIFIED_FILE)
+
+
+def _verified(config: PipelineConfig) -> dict:
+    """The input files verified by earlier runs of this pipeline: {path: [size, mtime_ns]}."""
+    try:
+        with open(_verified_path(config)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}  # none yet, or unreadable: verify everything again
+
+
+def remember_verified(config: PipelineConfig, verified: dict) -> None:
+    """Records what ``check_inputs`` verified, next to the metadata store (after the folders are checked)."""
+    path = _verified_path(config)
+    with open(path + ".tmp", "w") as f:
+        json.dump(verified, f)
+    os.replace(path + ".tmp", path)
 
 
 def known_cause(err: BaseException) -> PipelineError | None:

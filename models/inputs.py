@@ -5,7 +5,7 @@ import tensorflow_transform as tft
 from tfx_bsl.public.tfxio import TensorFlowDatasetOptions
 
 from models import devices, features
-from models.settings import TrainingSettings
+from models.settings import TrainingSettings, TuningSettings
 
 SHUFFLE_BUFFER = 10_000
 
@@ -27,7 +27,9 @@ def dataset(
     return data.prefetch(tf.data.AUTOTUNE)
 
 
-def datasets(fn_args, tf_transform_output: tft.TFTransformOutput, settings: TrainingSettings, replicas: int = 1):
+def datasets(
+    fn_args, tf_transform_output: tft.TFTransformOutput, settings: TrainingSettings | TuningSettings, replicas: int = 1
+):
     """The (train, eval) datasets for a Tuner or Trainer run, batched for ``replicas`` devices."""
     batch = devices.global_batch_size(settings.batch_size, replicas)
     common = dict(data_accessor=fn_args.data_accessor, tf_transform_output=tf_transform_output, batch_size=batch)

@@ -3,7 +3,6 @@
 import hashlib
 import json
 import os
-import time
 
 import keras
 import keras_tuner
@@ -12,6 +11,7 @@ import tensorflow_transform as tft
 from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
+from models import callbacks as callbacks_lib
 from models import devices, features, inputs, tuning
 from models import model as model_lib
 from models.hyperparameters import HyperparametersNotFoundError
@@ -19,28 +19,6 @@ from models.settings import TrainingSettings
 
 # The values the model was built from, next to its TensorBoard logs in the model run folder.
 HYPERPARAMETERS_FILE = "hyperparameters.json"
-
-
-class ExamplesPerSecond(keras.callbacks.Callback):
-    """Logs training throughput each epoch and adds it to the logs TensorBoard writes."""
-
-    def __init__(self, global_batch: int):
-        super().__init__()
-        self.global_batch = global_batch
-        self.start, self.steps = 0.0, 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start, self.steps = time.perf_counter(), 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
-
-    def on_epoch_end(self, epoch, logs=None):
-        # The last batch of an epoch may be short, so this slightly overstates; fine for a trend.
-        rate = self.steps * self.global_batch / max(time.perf_counter() - self.start, 1e-9)
-        logging.info("Epoch %d: %.0f examples/second", epoch + 1, rate)
-        if logs is not None:
-            logs["examples_per_second"] = rate
 
 
 def hyperparameters(fn_args: FnArgs, settings: TrainingSettings) -> keras_tuner.HyperParameters:
@@ -81,7 +59,7 @@ def run_fn(fn_args: FnArgs) -> None:
         model = model_lib.build_model(hp, settings.image_shape, settings.num_classes)
     monitor = "val_" + features.ACCURACY
     callbacks = [
-        ExamplesPerSecond(devices.global_batch_size(settings.batch_size, replicas)),
+        callbacks_lib.EpochLog(devices.global_batch_size(settings.batch_size, replicas), fn_args.model_run_dir),
         keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
         keras.callbacks.EarlyStopping(
             monitor=monitor, mode="max", patience=settings.early_stopping_patience, restore_best_weights=True

@@ -17,7 +17,7 @@ from tfx.components.tuner.component import TunerFnResult
 from models import devices, features, inputs
 from models import model as model_lib
 from models.hyperparameters import ALGORITHMS, DEFAULTS, HyperparameterError, default_params
-from models.settings import TrainingSettings
+from models.settings import TuningSettings
 
 OBJECTIVE = keras_tuner.Objective("val_" + features.ACCURACY, direction="max")
 HYPERBAND_FACTOR = 3
@@ -56,7 +56,7 @@ def with_values(values: dict) -> keras_tuner.HyperParameters:
     return hp
 
 
-def make_tuner(settings: TrainingSettings, directory: str, strategy) -> keras_tuner.Tuner:
+def make_tuner(settings: TuningSettings, directory: str, strategy) -> keras_tuner.Tuner:
     """The KerasTuner oracle named by ``settings.tuner_algorithm`` over ``settings.search_space``."""
     common = dict(
         hypermodel=lambda hp: model_lib.build_model(hp, settings.image_shape, settings.num_classes),
@@ -79,8 +79,14 @@ def make_tuner(settings: TrainingSettings, directory: str, strategy) -> keras_tu
 
 
 def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
-    """Builds the configured tuner on the transformed examples; each trial logs to TensorBoard."""
-    settings = TrainingSettings.from_custom_config(fn_args.custom_config)
+    """Builds the configured tuner on the transformed examples; each trial logs to TensorBoard.
+
+    Seeded like the Trainer: the oracle draws the same candidates and every trial starts from
+    the same weights and shuffle order, so two runs on the same data pick the same best values
+    (up to float non-determinism on CPU threads; BUILD_NOTES.md, "Reliability").
+    """
+    settings = TuningSettings.from_custom_config(fn_args.custom_config)
+    keras.utils.set_random_seed(settings.seed)
     strategy = devices.strategy(devices.visible_gpus())
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     train_set, eval_set = inputs.datasets(fn_args, tf_transform_output, settings, strategy.num_replicas_in_sync)

@@ -5,23 +5,25 @@ this machine, the platform's ``ComponentFactory`` (pipeline/components.py, cloud
 Each stage has its own small builder so the DAG reads top to bottom.
 """
 
-import hashlib
 import os
 from typing import NamedTuple
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
-from data.layout import RECORD_PATTERN
+from data.layout import EVAL, SPLITS, TEST, TRAIN, input_patterns
 from models import features
-from models.settings import TrainingSettings
+from models.settings import TrainingSettings, TransformSettings, TuningSettings
 from pipeline import baseline
 from pipeline.components import ComponentFactory
-from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.config import PipelineConfig
+from pipeline.fingerprint import code_version
 from pipeline.gate import AnomaliesGate
 
-SPLITS = ("train", "eval")
-MODULES = "models"
+# The module code each component runs, by import path (its fingerprint goes into its settings).
+PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
+TUNER_FN = "models.tuning.tuner_fn"
+RUN_FN = "models.training.run_fn"
 HYPERPARAMETERS_RESOLVER = "latest_hyperparameters_resolver"
 LOCAL = ComponentFactory()
 
@@ -46,35 +48,45 @@ class EvaluationStage(NamedTuple):
     pusher: tfx.components.Pusher
 
 
-def code_version() -> str:
-    """Fingerprint of the module code the components import by name (see TrainingSettings)."""
-    digest = hashlib.sha256()
-    models_dir = os.path.join(PROJECT_ROOT, MODULES)
-    for name in sorted(os.listdir(models_dir)):
-        if name.endswith(".py"):
-            with open(os.path.join(models_dir, name), "rb") as f:
-                digest.update(name.encode() + f.read())
-    return digest.hexdigest()[:16]
+def module_of(function_path: str) -> str:
+    """The module of a function named by import path, e.g. ``models.training`` for ``models.training.run_fn``."""
+    return function_path.rsplit(".", 1)[0]
+
+
+def transform_settings(config: PipelineConfig) -> TransformSettings:
+    """Transform's ``custom_config``: the image shape, and nothing it does not read."""
+    return TransformSettings(image_shape=config.image_shape, code_version=code_version(module_of(PREPROCESSING_FN)))
+
+
+def tuning_settings(config: PipelineConfig) -> TuningSettings:
+    """The Tuner's ``custom_config``: the search and its budget."""
+    return TuningSettings(
+        image_shape=config.image_shape,
+        num_classes=config.num_classes,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        max_trials=config.tuner_max_trials,
+        tuner_epochs=config.tuner_epochs,
+        tuner_algorithm=config.tuner_algorithm,
+        search_space=config.search_space_params,
+        tensorboard_dir=os.path.join(config.pipeline_root, "Tuner", "tensorboard"),
+        code_version=code_version(module_of(TUNER_FN)),
+    )
 
 
 def training_settings(config: PipelineConfig) -> TrainingSettings:
-    """The ``custom_config`` shared by Transform, Tuner and Trainer."""
+    """The Trainer's ``custom_config``: the training budget and the backup folder."""
     return TrainingSettings(
         image_shape=config.image_shape,
         num_classes=config.num_classes,
         batch_size=config.batch_size,
+        seed=config.seed,
         epochs=config.train_epochs,
         early_stopping_patience=config.early_stopping_patience,
-        max_trials=config.tuner_max_trials,
-        tuner_epochs=config.tuner_epochs,
-        seed=config.seed,
-        tuner_algorithm=config.tuner_algorithm,
-        search_space=config.search_space_params,
         fixed_hyperparameters=config.fixed_hyperparameters,
         require_hyperparameters=config.tuning_mode == "reuse",
-        tensorboard_dir=os.path.join(config.pipeline_root, "Tuner", "tensorboard"),
         checkpoint_dir=os.path.join(config.pipeline_root, "Trainer", "backup"),
-        code_version=code_version(),
+        code_version=code_version(module_of(RUN_FN)),
     )
 
 
@@ -107,18 +119,27 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
 
 
-def data_stage(config: PipelineConfig, factory: ComponentFactory = LOCAL) -> DataStage:
-    """Ingest with a reproducible hash split on the key, describe, validate and gate."""
+def example_gen_configs(config: PipelineConfig) -> tuple:
+    """ImportExampleGen's (input_config, output_config): a hash split on the key, or the data's own split folders."""
+    patterns = input_patterns(config.predefined_splits)
+    input_config = tfx.proto.Input(splits=[tfx.proto.Input.Split(name=n, pattern=p) for n, p in patterns.items()])
+    if config.predefined_splits:
+        return input_config, tfx.proto.Output()  # TFX keeps the input splits when no output split is given
     buckets = dict(zip(SPLITS, config.split_buckets, strict=True))
+    split_config = tfx.proto.SplitConfig(
+        splits=[tfx.proto.SplitConfig.Split(name=s, hash_buckets=n) for s, n in buckets.items()],
+        partition_feature_name=features.KEY,
+    )
+    return input_config, tfx.proto.Output(split_config=split_config)
+
+
+def data_stage(config: PipelineConfig, factory: ComponentFactory = LOCAL) -> DataStage:
+    """Ingest into train / eval / test (a reproducible hash split on the key), describe, validate and gate."""
+    input_config, output_config = example_gen_configs(config)
     example_gen = tfx.components.ImportExampleGen(
         input_base=factory.parameter("data_root", config.data_root),
-        input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="all", pattern=RECORD_PATTERN)]),
-        output_config=tfx.proto.Output(
-            split_config=tfx.proto.SplitConfig(
-                splits=[tfx.proto.SplitConfig.Split(name=s, hash_buckets=n) for s, n in buckets.items()],
-                partition_feature_name=features.KEY,
-            )
-        ),
+        input_config=input_config,
+        output_config=output_config,
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if config.use_schema_gen:
@@ -133,26 +154,30 @@ def data_stage(config: PipelineConfig, factory: ComponentFactory = LOCAL) -> Dat
 
 
 def training_stage(config: PipelineConfig, data: DataStage, factory: ComponentFactory = LOCAL) -> TrainingStage:
-    """Transform, then tune (or reuse earlier best hyperparameters), then train with the best ones."""
-    settings = training_settings(config).to_custom_config()
+    """Transform, then tune (or reuse earlier best hyperparameters), then train with the best ones.
+
+    The test split never reaches them: Transform writes only train and eval, so Tuner and
+    Trainer cannot read the examples the Evaluator blesses on.
+    """
     transform = tfx.components.Transform(
         examples=data.example_gen.outputs["examples"],
         schema=data.schema_gen.outputs["schema"],
-        preprocessing_fn=f"{MODULES}.preprocessing.preprocessing_fn",
-        custom_config=settings,
+        preprocessing_fn=PREPROCESSING_FN,
+        splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN], transform=[TRAIN, EVAL]),
+        custom_config=transform_settings(config).to_custom_config(),
     )
     transform.add_upstream_node(data.gate)  # no data-flow edge: the gate only has to pass first
     training_inputs = dict(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=data.schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config=settings,
+        train_args=tfx.proto.TrainArgs(splits=[TRAIN]),
+        eval_args=tfx.proto.EvalArgs(splits=[EVAL]),
     )
     tuner = hyperparameters = None
     if config.tuning_mode == "tune":
-        tuner = factory.tuner(tuner_fn=f"{MODULES}.tuning.tuner_fn", **training_inputs)
+        custom_config = tuning_settings(config).to_custom_config()
+        tuner = factory.tuner(tuner_fn=TUNER_FN, custom_config=custom_config, **training_inputs)
         hyperparameters = tuner.outputs["best_hyperparameters"]
     elif config.tuning_mode == "reuse":
         # Like querying AI Platform's best trial: the newest HyperParameters in the store.
@@ -161,20 +186,24 @@ def training_stage(config: PipelineConfig, data: DataStage, factory: ComponentFa
             hyperparameters=tfx.dsl.Channel(type=tfx.types.standard_artifacts.HyperParameters),
         ).with_id(HYPERPARAMETERS_RESOLVER)
         hyperparameters = tuner.outputs["hyperparameters"]
-    trainer = factory.trainer(run_fn=f"{MODULES}.training.run_fn", hyperparameters=hyperparameters, **training_inputs)
+    custom_config = training_settings(config).to_custom_config()
+    trainer = factory.trainer(
+        run_fn=RUN_FN, hyperparameters=hyperparameters, custom_config=custom_config, **training_inputs
+    )
     return TrainingStage(transform, tuner, trainer)
 
 
 def evaluation_stage(
     config: PipelineConfig, data: DataStage, training: TrainingStage, factory: ComponentFactory = LOCAL
 ) -> EvaluationStage:
-    """Evaluate against the latest blessed model and push only a blessed one."""
+    """Evaluate on the test split against the latest blessed model and push only a blessed one."""
     resolver = baseline.resolver(config.baseline_strategy, training.trainer.outputs["model"])
     evaluator = tfx.components.Evaluator(
         examples=data.example_gen.outputs["examples"],
         model=training.trainer.outputs["model"],
         baseline_model=resolver.outputs[baseline.MODEL],
         eval_config=eval_config(config),
+        example_splits=[TEST],
     )
     pusher = factory.pusher(training.trainer.outputs["model"], evaluator.outputs["blessing"], config.serving_dir)
     return EvaluationStage(resolver, evaluator, pusher)

@@ -27,11 +27,11 @@ def test_config_is_frozen_and_quick_shrinks_budgets():
 def test_command_line_overrides_every_kind_of_field(tmp_path):
     config = parse_args(
         ["--dataset", "mnist", "--quick", "--output-root", str(tmp_path), "--train-epochs", "7",
-         "--tuning-mode", "off", "--split-buckets", "9,1", "--accuracy-lower-bound", "0.75",
+         "--tuning-mode", "off", "--split-buckets", "18,1,1", "--accuracy-lower-bound", "0.75",
          "--beam-args=--direct_running_mode=multi_processing,--direct_num_workers=2"]
     )  # fmt: skip
     assert config.train_epochs == 7 and config.tuning_mode == "off"
-    assert config.split_buckets == (9, 1) and config.accuracy_lower_bound == 0.75
+    assert config.split_buckets == (18, 1, 1) and config.accuracy_lower_bound == 0.75
     assert config.beam_args == ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
 
 
@@ -47,7 +47,7 @@ def test_a_new_dataset_with_schema_gen_needs_shape_and_classes():
     [
         (dict(image_shape=(28, 28, 1)), "describes images \\(8, 8, 1\\) with 10 classes"),
         (dict(train_epochs=0), "train_epochs must be at least 1"),
-        (dict(split_buckets=(4,)), "split_buckets must be two positive counts"),
+        (dict(split_buckets=(4, 1)), "split_buckets must be three positive counts"),
         (dict(accuracy_lower_bound=1.5), "accuracy_lower_bound must lie in"),
         (dict(learning_rate=0.1), "unknown config field\\(s\\): learning_rate"),
         (dict(baseline_strategy="newest"), "baseline_strategy must be one of"),

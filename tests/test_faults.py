@@ -17,15 +17,19 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 
 import local_runner
 from data import prepare
+from data.layout import SPLITS
 from inspection import history, results
 from inspection import store as store_lib
 from models import features
+from models.callbacks import read_epochs
 from models.features import ACCURACY
 from pipeline import config as config_lib
 from pipeline.flags import parse_args
 
 BEFORE_TRAINER = ("ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate",
                   "Transform")  # fmt: skip
+# What Keras' BackupAndRestore writes after each epoch: {"epoch": epochs finished, ...}.
+BACKUP_PROGRESS = "training_metadata.json"
 # Documented in BUILD_NOTES.md "Reliability": same data, config and seeds on CPU.
 ACCURACY_TOLERANCE = 0.03
 PIPELINE = config_lib.get_config("digits").pipeline_name
@@ -63,14 +67,19 @@ def store_of(config):
     return store_lib.open_store(config.metadata_path)
 
 
-def test_a_run_killed_during_training_completes_on_rerun_from_the_cache(tmp_path, digits_root):
+def test_a_run_killed_during_training_resumes_after_its_last_epoch_on_rerun(tmp_path, digits_root):
     flags = flags_for(tmp_path, digits_root, "--train-epochs", "60", "--early-stopping-patience", "60")
     config = parse_args(flags)
     backups = os.path.join(config.pipeline_root, "Trainer", "backup", "*", "*")
+    progress = os.path.join(config.pipeline_root, "Trainer", "backup", "*", BACKUP_PROGRESS)
     run = start(flags)
-    wait_for(lambda: glob.glob(backups), run, "the Trainer wrote its first epoch's backup")
+    wait_for(lambda: glob.glob(progress), run, "the Trainer wrote its first epoch's backup")
     run.send_signal(signal.SIGKILL)
     run.wait()
+    (progress_file,) = glob.glob(progress)
+    with open(progress_file) as f:
+        finished = json.load(f)["epoch"]  # epochs finished and backed up when the run died
+    assert finished >= 1
 
     killed = history.latest_run(store_of(config), config.pipeline_name)
     assert killed.states()["Trainer"] != "COMPLETE"
@@ -83,6 +92,10 @@ def test_a_run_killed_during_training_completes_on_rerun_from_the_cache(tmp_path
     assert rerun.run_id != killed.run_id
     assert {node: rerun.states()[node] for node in BEFORE_TRAINER} == {node: "CACHED" for node in BEFORE_TRAINER}
     assert rerun.states()["Trainer"] == rerun.states()["Pusher"] == "COMPLETE"
+    # The rerun's Trainer started at the epoch after the last one the killed run had finished.
+    (model_run,) = history.output_artifacts(store, rerun.run_id, "ModelRun")
+    epochs = [record["epoch"] for record in read_epochs(model_run.uri)]
+    assert epochs == list(range(finished + 1, 61))
     # The killed execution is still not reported complete, and exactly one model was pushed.
     states = {run.run_id: run.states() for run in history.runs(store, config.pipeline_name)}
     assert states[killed.run_id]["Trainer"] != "COMPLETE"
@@ -113,7 +126,7 @@ def split_keys(store, run_id) -> dict:
     """The example keys ImportExampleGen put in each split."""
     examples = history.run_artifact(store, PIPELINE, run_id, "Examples", "examples")
     keys = {}
-    for split in ("train", "eval"):
+    for split in SPLITS:
         paths = glob.glob(os.path.join(examples.uri, f"Split-{split}", "*"))
         records = tf.data.TFRecordDataset(paths, compression_type="GZIP")
         parsed = (tf.train.Example.FromString(record.numpy()) for record in records)
@@ -124,7 +137,7 @@ def split_keys(store, run_id) -> dict:
 def statistics(store, run_id) -> statistics_pb2.DatasetFeatureStatisticsList:
     stats = history.run_artifact(store, PIPELINE, run_id, "ExampleStatistics", "statistics")
     merged = statistics_pb2.DatasetFeatureStatisticsList()
-    for split in ("train", "eval"):
+    for split in SPLITS:
         with open(os.path.join(stats.uri, f"Split-{split}", "FeatureStats.pb"), "rb") as f:
             merged.datasets.extend(statistics_pb2.DatasetFeatureStatisticsList.FromString(f.read()).datasets)
     return merged
@@ -136,21 +149,41 @@ def schema_text(store, run_id) -> str:
         return f.read()
 
 
-def test_two_runs_of_the_same_data_and_config_agree(tmp_path, digits_root):
+def tuner_trials(store, run_id) -> tuple:
+    """The Tuner's trials in a run, [(values, score)] in trial order, and the best values it chose."""
+    tuner_results = history.run_artifact(store, PIPELINE, run_id, "TunerResults", "tuner_results")
+    with open(os.path.join(tuner_results.uri, "tuner_results.json")) as f:
+        trials = json.load(f)
+    best = history.run_artifact(store, PIPELINE, run_id, "HyperParameters", "best_hyperparameters")
+    with open(os.path.join(best.uri, "best_hyperparameters.txt")) as f:
+        best_values = json.load(f)["values"]
+    rows = [(int(t.pop("trial_id")), t.pop("score"), t) for t in trials]  # the rest of a row are its values
+    return [(values, score) for _, score, values in sorted(rows, key=lambda row: row[0])], best_values
+
+
+def test_two_tuned_runs_of_the_same_data_and_config_agree(tmp_path, digits_root):
     outcomes = []
     for name in ("a", "b"):
-        flags = flags_for(tmp_path / name, digits_root)
+        flags = flags_for(tmp_path / name, digits_root, "--tuning-mode", "tune", "--tuner-max-trials", "3")
         config = parse_args(flags)
         assert local_runner.main(flags) == 0
         store = store_of(config)
         run_id = history.latest_run(store, config.pipeline_name).run_id
         accuracy = results.evaluation_metrics(store, run_id)["overall"][ACCURACY]
-        outcomes.append((split_keys(store, run_id), statistics(store, run_id), schema_text(store, run_id), accuracy))
-    (keys_a, stats_a, schema_a, accuracy_a), (keys_b, stats_b, schema_b, accuracy_b) = outcomes
-    assert keys_a == keys_b and keys_a["train"] and keys_a["eval"]
+        outcomes.append((split_keys(store, run_id), statistics(store, run_id), schema_text(store, run_id), accuracy,
+                         tuner_trials(store, run_id)))  # fmt: skip
+    (keys_a, stats_a, schema_a, accuracy_a, tuned_a), (keys_b, stats_b, schema_b, accuracy_b, tuned_b) = outcomes
+    assert keys_a == keys_b and keys_a["train"] and keys_a["eval"] and keys_a["test"]
     assert text_format.MessageToString(stats_a) == text_format.MessageToString(stats_b)
     assert schema_a == schema_b
     assert abs(accuracy_a - accuracy_b) <= ACCURACY_TOLERANCE
+    # The seeded oracle draws the same candidates in the same order; the same best is picked
+    # unless two trials' scores lie within the float noise of CPU training (BUILD_NOTES.md).
+    (trials_a, best_a), (trials_b, best_b) = tuned_a, tuned_b
+    assert [values for values, _ in trials_a] == [values for values, _ in trials_b]
+    if best_a != best_b:
+        scores = sorted((score for _, score in trials_a), reverse=True)
+        assert scores[0] - scores[1] <= ACCURACY_TOLERANCE, (best_a, best_b, trials_a, trials_b)
 
 
 def one_line_error(capsys) -> str:

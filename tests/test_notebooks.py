@@ -10,9 +10,10 @@ import sys
 
 import nbformat
 import pytest
-from conftest import MNIST_SLICE, PROJECT_ROOT
+from conftest import MNIST_COUNT, PROJECT_ROOT
 from nbclient import NotebookClient
 
+from data.layout import SPLITS
 from inspection import history
 from inspection import store as store_lib
 from models.features import ACCURACY
@@ -84,22 +85,22 @@ def test_notebooks_are_committed_clean_and_read_the_store_from_the_environment(n
     assert "ml_metadata" not in source and "/pipelines/" not in source
 
 
-def test_data_validation_shows_both_splits_the_schema_and_no_anomalies(executed, mnist_run):
+def test_data_validation_shows_every_split_the_schema_and_no_anomalies(executed, mnist_run):
     text = text_of(executed["data_validation"])
     store = store_lib.open_store(mnist_run.config.metadata_path)
     config, run_id = mnist_run.config, mnist_run.first_run.run_id
     statistics = history.run_artifact(store, config.pipeline_name, run_id, "ExampleStatistics", "statistics")
     assert statistics.uri in text
-    counts = {split: int(re.search(rf"^{split}: (\d+) examples$", text, re.M).group(1)) for split in ("train", "eval")}
-    assert sum(counts.values()) == MNIST_SLICE and counts["train"] > counts["eval"] > 0
+    counts = {split: int(re.search(rf"^{split}: (\d+) examples$", text, re.M).group(1)) for split in SPLITS}
+    assert sum(counts.values()) == MNIST_COUNT and counts["train"] > counts["eval"] > 0 and counts["test"] > 0
     assert "schema features: key, image, height, width, channels, label" in text
-    assert "train: 0 anomalies" in text and "eval: 0 anomalies" in text
+    assert all(f"{split}: 0 anomalies" in text for split in SPLITS)
 
 
 def test_model_analysis_shows_accuracy_per_class_and_the_blessing(executed):
     notebook = executed["model_analysis"]
     text = text_of(notebook)
-    assert ACCURACY in text
+    assert ACCURACY in text and "computed on the test split" in text
     assert "BLESSED" in text and "NOT blessed" not in text
     assert "no baseline: no model was blessed before this one" in text
     assert images_in(notebook) >= 1  # the per-class plot

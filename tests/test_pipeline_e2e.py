@@ -15,7 +15,7 @@ from conftest import tree_digest
 import local_runner
 from data import format as record_format
 from data import sources
-from inspection import cli, history, records
+from inspection import cli, history, records, results
 from inspection import store as store_lib
 from models import features, training
 from pipeline import dag
@@ -25,6 +25,14 @@ COMPONENTS = {
     "Tuner", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher",
 }  # fmt: skip
 RESOLVER = "latest_blessed_model_resolver"
+BEFORE_TRAINING = (
+    "ImportExampleGen",
+    "StatisticsGen",
+    "ImportSchemaGen",
+    "ExampleValidator",
+    "AnomaliesGate",
+    "Transform",
+)
 
 
 def latest(config) -> records.RunRecord:
@@ -81,6 +89,24 @@ def test_pushed_model_predicts_on_raw_input(workspace, first_run, mnist_dir):
     np.testing.assert_allclose(by_example[features.PROBABILITIES], by_image[features.PROBABILITIES], rtol=1e-5)
 
 
+def test_the_test_split_reaches_only_the_evaluator(workspace, first_run):
+    store = store_lib.open_store(workspace.config.metadata_path)
+    name, run_id = workspace.config.pipeline_name, first_run.run_id
+    raw = history.run_artifact(store, name, run_id, "Examples", "examples")
+    transformed = history.run_artifact(store, name, run_id, "Examples", "transformed_examples")
+    assert json.loads(raw.properties["split_names"]) == ["train", "eval", "test"]
+    # Transform wrote no test examples, so Tuner and Trainer, which read only its output, never see one.
+    assert json.loads(transformed.properties["split_names"]) == ["train", "eval"]
+    assert sorted(os.listdir(transformed.uri)) == ["Split-eval", "Split-train"]
+    for node in ("Tuner", "Trainer"):
+        assert [a.id for a in history.execution_inputs(store, run_id, node)["examples"]] == [transformed.id]
+    assert [a.id for a in history.execution_inputs(store, run_id, "Evaluator")["examples"]] == [raw.id]
+    metrics = results.evaluation_metrics(store, run_id)
+    test_files = os.path.join(raw.uri, "Split-test", "*")
+    test_count = sum(1 for _ in tf.data.TFRecordDataset(tf.io.gfile.glob(test_files), compression_type="GZIP"))
+    assert metrics["split"] == "test" and metrics["overall"]["example_count"] == test_count > 0
+
+
 def test_second_run_is_fully_cached(workspace, first_run):
     assert local_runner.main(workspace.flags) == 0
     rerun = latest(workspace.config)
@@ -98,6 +124,9 @@ def test_a_new_model_is_evaluated_against_the_blessed_one(workspace, first_run):
     assert local_runner.main(workspace.flags + ["--tuning-mode", "off", "--train-epochs", "2"]) == 0
     run = latest(workspace.config)
     assert run.states()["Trainer"] == "COMPLETE" and run.states()["Evaluator"] == "COMPLETE"
+    # Epochs and tuning mode are the Trainer's settings: everything before it comes from the cache.
+    assert {node: run.states()[node] for node in BEFORE_TRAINING} == {node: "CACHED" for node in BEFORE_TRAINING}
+    assert "Tuner" not in run.states()
     store = store_lib.open_store(workspace.config.metadata_path)
     evaluator_inputs = history.execution_inputs(store, run.run_id, "Evaluator")
     assert [a.id for a in evaluator_inputs["baseline_model"]] == [first_model.id]
@@ -131,6 +160,7 @@ def test_reuse_mode_trains_from_the_stored_best_hyperparameters_without_tuning(w
     assert "Tuner" not in run.states()
     assert run.states()[dag.HYPERPARAMETERS_RESOLVER] == "COMPLETE"
     assert run.states()["Trainer"] == "COMPLETE"
+    assert {node: run.states()[node] for node in BEFORE_TRAINING} == {node: "CACHED" for node in BEFORE_TRAINING}
     store = store_lib.open_store(workspace.config.metadata_path)
     trainer_inputs = history.execution_inputs(store, run.run_id, "Trainer")
     assert [a.id for a in trainer_inputs["hyperparameters"]] == [best.id]

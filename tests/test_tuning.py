@@ -8,7 +8,7 @@ import keras_tuner
 import pytest
 
 from models import devices, hyperparameters, training, tuning
-from models.settings import TrainingSettings
+from models.settings import TrainingSettings, TuningSettings
 from pipeline import config as config_lib
 
 HPTUNING = """
@@ -99,7 +99,7 @@ def test_file_mode_needs_a_file_and_modes_and_algorithms_are_checked(tmp_path):
      ("hyperband", keras_tuner.oracles.HyperbandOracle)],
 )  # fmt: skip
 def test_the_configured_algorithm_drives_the_search(tmp_path, algorithm, oracle):
-    settings = TrainingSettings(image_shape=(8, 8, 1), num_classes=10, tuner_algorithm=algorithm, max_trials=2)
+    settings = TuningSettings(image_shape=(8, 8, 1), num_classes=10, tuner_algorithm=algorithm, max_trials=2)
     tuner = tuning.make_tuner(settings, str(tmp_path), devices.strategy([]))
     assert isinstance(tuner.oracle, oracle)
 
