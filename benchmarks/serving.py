@@ -1,17 +1,24 @@
-"""Benchmark (prints figures, asserts nothing): the REST server's throughput and latency on loopback.
+"""Benchmark (prints figures, asserts nothing): the REST server's throughput, latency and memory on loopback.
 
-    python -m benchmarks.serving --serving-dir outputs/serving/digits-convnet [--requests 400 --clients 4]
+    python -m benchmarks.serving --serving-dir outputs/serving/digits-convnet \\
+        [--requests 4000 --clients 4,16 --batch-sizes 1,32 --memory-requests 100000 --swaps 10]
 
-Starts ``python -m serving.server`` on a free loopback port, then for each batch size sends
-``--requests`` predict requests from ``--clients`` threads (one keep-alive connection each;
-instances are random images as ``{"b64": raw pixels}``) after a warm-up, and prints
-requests/second, instances/second and the p50/p99 latency of a request.
+Copies the newest version in --serving-dir into a temporary serving folder and starts
+``python -m serving.server`` on it on a free loopback port, once with server-side batching and once
+without. Each time, for every batch size and client count, it sends ``--requests`` predict requests
+from that many threads (one keep-alive httpx connection each; instances are random images as
+``{"b64": raw pixels}``) after a warm-up, and prints requests/second, instances/second and the p50
+and p99 latency of a request. Then the server's resident memory (RSS): before and after
+``--memory-requests`` requests of one instance from the largest client count; before and after
+``--swaps`` hot swaps (a new version copied in each time, waited for until the old one is freed);
+and before and after as many versions that fail to load.
 """
 
 import argparse
 import base64
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -24,7 +31,11 @@ from serving import versions
 from serving.process import ServerProcess
 
 MODEL_NAME = "bench"
-WARMUP_REQUESTS = 20
+WARMUP_REQUESTS = 200
+BATCHING_FLAGS = ["--enable-batching", "--max-batch-size", "32"]
+# One TensorFlow thread per pool: the model is small, and on a machine of a few cores the client and the
+# server's HTTP loop need the cores more than TensorFlow's idle-spinning pools do (the same for both runs).
+SERVER_FLAGS = ["--tensorflow-intra-op-parallelism", "1", "--tensorflow-inter-op-parallelism", "1"]
 
 
 def request_body(image_shape, batch_size: int, seed: int = 0) -> bytes:
@@ -63,14 +74,103 @@ def run_load(url: str, body: bytes, requests: int, clients: int) -> tuple:
     return wall, np.array(latencies)
 
 
+def rss_mb(pid: int) -> float:
+    """The resident memory of process ``pid`` in MiB (Linux)."""
+    with open(f"/proc/{pid}/status") as f:
+        (line,) = [line for line in f if line.startswith("VmRSS:")]
+    return int(line.split()[1]) / 1024
+
+
+def version_states(server: ServerProcess) -> dict:
+    """Each version's state, as GET /v1/models/{name} reports it."""
+    statuses = httpx.get(f"{server.url}/v1/models/{MODEL_NAME}", timeout=60).json()["model_version_status"]
+    return {int(s["version"]): s["state"] for s in statuses}
+
+
+def wait_for_state(server: ServerProcess, version: int, state: str, timeout_s: float = 600) -> None:
+    """Polls the server until ``version`` is in ``state``; RuntimeError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while version_states(server).get(version) != state:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for version {version} to be {state}:\n{server.log()[-3000:]}")
+        time.sleep(0.1)
+
+
+def print_load(server: ServerProcess, image_shape, args) -> None:
+    """Throughput and latency for every batch size and client count."""
+    url = f"{server.url}/v1/models/{MODEL_NAME}:predict"
+    for batch_size in args.batch_sizes:
+        body = request_body(image_shape, batch_size)
+        for clients in args.clients:
+            run_load(url, body, WARMUP_REQUESTS, clients)
+            wall, latencies = run_load(url, body, args.requests, clients)
+            p50, p99 = np.percentile(latencies, [50, 99]) * 1000
+            rate = args.requests / wall
+            print(
+                f"  batch {batch_size:3d}, {clients:3d} clients: {rate:8.1f} requests/s {rate * batch_size:9.1f} "
+                f"instances/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms",
+                flush=True,
+            )
+
+
+def print_memory(server: ServerProcess, image_shape, args, source: str, serving_dir: str) -> None:
+    """The server's RSS across many requests, hot swaps and failed loads."""
+    url = f"{server.url}/v1/models/{MODEL_NAME}:predict"
+    before = rss_mb(server.pid)
+    run_load(url, request_body(image_shape, 1), args.memory_requests, max(args.clients))
+    after = rss_mb(server.pid)
+    print(f"  RSS over {args.memory_requests} requests: {before:7.1f} -> {after:7.1f} MiB ({after - before:+.1f})")
+    version = max(versions.list_versions(serving_dir))
+    before = rss_mb(server.pid)
+    for _ in range(args.swaps):
+        old, version = version, version + 1
+        shutil.copytree(source, os.path.join(serving_dir, str(version)))
+        wait_for_state(server, old, "END")  # freed, once the new version serves
+    after = rss_mb(server.pid)
+    print(f"  RSS over {args.swaps} hot swaps:     {before:7.1f} -> {after:7.1f} MiB ({after - before:+.1f})")
+    before = rss_mb(server.pid)
+    for _ in range(args.swaps):
+        version += 1
+        broken = os.path.join(serving_dir, str(version))
+        shutil.copytree(source, broken)
+        data = [name for name in os.listdir(os.path.join(broken, versions.VARIABLES_DIR)) if ".data-" in name]
+        with open(os.path.join(broken, versions.VARIABLES_DIR, data[0]), "r+b") as f:
+            f.truncate(16)  # a truncated checkpoint: the load fails after building the model's functions
+        wait_for_state(server, version, "END")
+    after = rss_mb(server.pid)
+    print(f"  RSS over {args.swaps} failed loads:  {before:7.1f} -> {after:7.1f} MiB ({after - before:+.1f})")
+
+
+def measure(args, source: str, version: int, batching: bool) -> None:
+    """Starts a server on a copy of ``source`` (batching on or off) and prints every figure."""
+    work = tempfile.mkdtemp(prefix="serving-bench-")
+    serving_dir = os.path.join(work, "serving")
+    shutil.copytree(source, os.path.join(serving_dir, str(version)))
+    flags = [*SERVER_FLAGS, *(BATCHING_FLAGS if batching else [])]
+    flags += ["--max-instances", str(max(args.batch_sizes)), "--poll-seconds", "0.2", "--max-connections", "1024"]
+    log_path = os.path.join(work, "server.log")
+    with ServerProcess(serving_dir, MODEL_NAME, log_path, flags) as server:
+        metadata = httpx.get(f"{server.url}/v1/models/{MODEL_NAME}/metadata", timeout=60).json()
+        image_shape = metadata["metadata"]["image_shape"]
+        print(f"\nbatching {'on' if batching else 'off'}: python -m serving.server {' '.join(flags)}", flush=True)
+        print_load(server, image_shape, args)
+        print_memory(server, image_shape, args, source, serving_dir)
+    shutil.rmtree(serving_dir)  # the copies; the log stays
+    print(f"  server log: {log_path}")
+
+
 def main(argv=None) -> int:
-    """Starts the server on the newest version in --serving-dir and prints the figures per batch size."""
+    """Prints the figures for the newest version in --serving-dir, with batching on and then off."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--serving-dir", required=True, help="the Pusher's folder of <version>/ SavedModels")
-    parser.add_argument("--requests", type=int, default=400, help="per batch size")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent client threads")
+    parser.add_argument("--requests", type=int, default=4000, help="per batch size and client count")
+    parser.add_argument("--clients", default="4,16", help="comma-separated counts of concurrent client threads")
     parser.add_argument("--batch-sizes", default="1,32", help="comma-separated instances per request")
+    parser.add_argument("--memory-requests", type=int, default=100_000, help="requests between two RSS readings")
+    parser.add_argument("--swaps", type=int, default=10, help="hot swaps (and failed loads) between two RSS readings")
     args = parser.parse_args(argv)
+    args.clients = [int(count) for count in args.clients.split(",")]
+    args.batch_sizes = [int(size) for size in args.batch_sizes.split(",")]
     found = versions.list_versions(args.serving_dir)
     if not found:
         print(
@@ -79,26 +179,11 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 1
-    batch_sizes = [int(size) for size in args.batch_sizes.split(",")]
-    log_path = os.path.join(tempfile.mkdtemp(prefix="serving-bench-"), "server.log")
-    extra = ["--max-instances", str(max(batch_sizes))]
-    with ServerProcess(args.serving_dir, MODEL_NAME, log_path, extra) as server:
-        metadata = httpx.get(f"{server.url}/v1/models/{MODEL_NAME}/metadata", timeout=60).json()
-        image_shape = metadata["metadata"]["image_shape"]
-        url = f"{server.url}/v1/models/{MODEL_NAME}:predict"
-        print(f"\n=== serving benchmark: version {max(found)} of {args.serving_dir}, image {image_shape} ===")
-        print(f"{args.requests} requests per batch size from {args.clients} clients on {server.url}")
-        for batch_size in batch_sizes:
-            body = request_body(image_shape, batch_size)
-            run_load(url, body, WARMUP_REQUESTS, args.clients)
-            wall, latencies = run_load(url, body, args.requests, args.clients)
-            p50, p99 = np.percentile(latencies, [50, 99]) * 1000
-            rate = args.requests / wall
-            print(
-                f"batch {batch_size:3d}: {rate:8.1f} requests/s {rate * batch_size:9.1f} instances/s"
-                f"   p50 {p50:7.1f} ms   p99 {p99:7.1f} ms"
-            )
-        print(f"server log: {log_path}")
+    version = max(found)
+    print(f"=== serving benchmark: version {version} of {args.serving_dir} ===")
+    print(f"{args.requests} requests per line, clients {args.clients}, batch sizes {args.batch_sizes}, loopback")
+    for batching in (True, False):
+        measure(args, found[version], version, batching)
     return 0
 
 

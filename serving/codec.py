@@ -10,8 +10,11 @@ an optional ``"signature_name"``. One instance is one image, sent as any of:
 * ``{"image": <pixel array or {"b64": raw pixels or PNG}>}``: named by ``serving_image``'s input;
 * ``{"examples": {"b64": <serialized tf.Example>}}``: named by ``serving_default``'s input.
 
-A bare ``{"b64": ...}`` is read as raw pixels when it has exactly height*width*channels bytes,
-as a PNG when it starts with the PNG signature, and otherwise as a tf.Example. With
+Base64 may use the standard or the URL-safe alphabet, with or without padding and line breaks.
+A bare ``{"b64": ...}`` is read as a PNG when it starts with the PNG signature (its header must
+declare the model's height and width, and at most ``max_image_pixels`` pixels, before anything is
+decoded), as raw pixels when it has exactly height*width*channels bytes, and otherwise as a
+tf.Example. PNG is the one image format taken: raw pixels and PNG are lossless, as digits need. With
 ``"signature_name": "serving_default"`` it is always a tf.Example (what TF Serving does with this
 model), with ``"serving_image"`` always an image; a named input must then belong to that signature.
 Columnar ``"inputs"`` is a list of instances or ``{"image": [...]}`` / ``{"examples": [...]}``.
@@ -20,8 +23,6 @@ The response is ``{"predictions": [{"classes": 7, "probabilities": [...]}, ...]}
 ``{"outputs": {"classes": [...], "probabilities": [[...], ...]}}`` for columns.
 """
 
-import base64
-import binascii
 import json
 import warnings
 from typing import Dict, List, Optional, Tuple
@@ -30,15 +31,23 @@ import numpy as np
 import tensorflow as tf
 from google.protobuf import message
 
-from console.errors import UsageError
 from models import features
+from serving.images import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    PNG_SIGNATURE,
+    InputError,
+    decode_b64,
+    kind_of,
+    pixel_array,
+    png_pixels,
+    shape_text,
+)
 from serving.model import ServedModel
 
 B64 = "b64"
 ROWS = "instances"
 COLUMNS = "inputs"
 SIGNATURE_NAME = "signature_name"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The C++ protobuf parser warns, rather than fails, when bytes stop at an end-group tag; the byte
 # count ParseFromString returns shows it, and a client's bad bytes are a 400, not a server warning.
 warnings.filterwarnings("ignore", message="Unexpected end-group tag", category=RuntimeWarning)
@@ -47,38 +56,37 @@ PIXELS = "pixels"
 EXAMPLE = "example"
 
 
-class InputError(UsageError):
-    """A mistake in the client's request; the message says what was wrong."""
-
-
-def parse_request(body: bytes, model: ServedModel, max_instances: int) -> Tuple[List[bytes], bool]:
+def parse_request(
+    body: bytes, model: ServedModel, max_instances: int, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> Tuple[List[bytes], bool]:
     """Decodes a predict request to raw pixel bytes per instance; returns them and whether it was columnar."""
     try:
         request = json.loads(body)
     except (ValueError, RecursionError) as e:  # ValueError covers UnicodeDecodeError; RecursionError deep nesting
         raise InputError(f"malformed JSON: {e}") from None
     if not isinstance(request, dict):
-        raise InputError(f'the request must be a JSON object with "{ROWS}" or "{COLUMNS}", got {_kind_of(request)}')
+        raise InputError(f'the request must be a JSON object with "{ROWS}" or "{COLUMNS}", got {kind_of(request)}')
     if (ROWS in request) == (COLUMNS in request):
         raise InputError(f'the request needs exactly one of "{ROWS}" (row format) or "{COLUMNS}" (columnar format)')
     kind = signature_kind(request.get(SIGNATURE_NAME, ""), model)
+    limits = (max_instances, max_image_pixels)
     if ROWS in request:
-        return decode_batch(request[ROWS], ROWS, model, max_instances, kind), False
+        return decode_batch(request[ROWS], ROWS, model, kind, *limits), False
     inputs = request[COLUMNS]
     if not isinstance(inputs, dict):
-        return decode_batch(inputs, COLUMNS, model, max_instances, kind), True
+        return decode_batch(inputs, COLUMNS, model, kind, *limits), True
     names = (model.image_input, model.examples_input)
     if len(inputs) != 1 or next(iter(inputs)) not in names:
         raise InputError(f'"{COLUMNS}" must name one input, {" or ".join(map(repr, names))}; got {sorted(inputs)}')
     ((name, values),) = inputs.items()
     values = [{name: value} for value in values] if isinstance(values, list) else values
-    return decode_batch(values, f"{COLUMNS}.{name}", model, max_instances, kind), True
+    return decode_batch(values, f"{COLUMNS}.{name}", model, kind, *limits), True
 
 
 def signature_kind(signature_name, model: ServedModel) -> Optional[str]:
     """What a bare value is read as under ``signature_name`` ("" for the server's choice per instance)."""
     if not isinstance(signature_name, str):
-        raise InputError(f'"{SIGNATURE_NAME}" must be a string, got {_kind_of(signature_name)}')
+        raise InputError(f'"{SIGNATURE_NAME}" must be a string, got {kind_of(signature_name)}')
     kinds = {"": None, model.image_signature: PIXELS, model.examples_signature: EXAMPLE}
     if signature_name not in kinds:
         raise InputError(
@@ -87,10 +95,12 @@ def signature_kind(signature_name, model: ServedModel) -> Optional[str]:
     return kinds[signature_name]
 
 
-def decode_batch(values, where: str, model: ServedModel, max_instances: int, kind: Optional[str]) -> List[bytes]:
+def decode_batch(
+    values, where: str, model: ServedModel, kind: Optional[str], max_instances: int, max_image_pixels: int
+) -> List[bytes]:
     """Checks the batch's size and decodes each instance; errors name the instance's index."""
     if not isinstance(values, list):
-        raise InputError(f"{where} must be a list of instances, got {_kind_of(values)}")
+        raise InputError(f"{where} must be a list of instances, got {kind_of(values)}")
     if not values:
         raise InputError(f"{where} is empty: send at least one instance")
     if len(values) > max_instances:
@@ -98,13 +108,15 @@ def decode_batch(values, where: str, model: ServedModel, max_instances: int, kin
     decoded = []
     for index, value in enumerate(values):
         try:
-            decoded.append(decode_instance(value, model, kind))
+            decoded.append(decode_instance(value, model, kind, max_image_pixels))
         except InputError as e:
             raise InputError(f"{where}[{index}]: {e}") from None
     return decoded
 
 
-def decode_instance(value, model: ServedModel, kind: Optional[str] = None) -> bytes:
+def decode_instance(
+    value, model: ServedModel, kind: Optional[str] = None, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> bytes:
     """The raw uint8 HWC pixel bytes of one instance (any form in the module docstring)."""
     if isinstance(value, dict) and len(value) == 1 and B64 not in value:
         ((name, inner),) = value.items()
@@ -116,70 +128,37 @@ def decode_instance(value, model: ServedModel, kind: Optional[str] = None) -> by
             )
         if kind is not None and named[name] != kind:
             raise InputError(f"input {name!r} does not belong to the requested signature")
-        return _decode_value(inner, model, named[name])
-    return _decode_value(value, model, kind)
+        return _decode_value(inner, model, named[name], max_image_pixels)
+    return _decode_value(value, model, kind, max_image_pixels)
 
 
-def _decode_value(value, model: ServedModel, kind: Optional[str]) -> bytes:
+def _decode_value(value, model: ServedModel, kind: Optional[str], max_image_pixels: int) -> bytes:
     """Decodes a pixel array or a ``{"b64": ...}`` read as ``kind``."""
     if isinstance(value, list):
         if kind == EXAMPLE:
             raise InputError(f'a serialized tf.Example is sent as {{"{B64}": ...}}, not a list')
-        return _pixels(value, model.image_shape)
+        return pixel_array(value, model.image_shape)
     if not isinstance(value, dict) or set(value) != {B64} or not isinstance(value[B64], str):
-        raise InputError(f'expected a pixel array or {{"{B64}": "<base64>"}}, got {_kind_of(value)}')
-    try:
-        data = base64.b64decode(value[B64], validate=True)
-    except binascii.Error as e:
-        raise InputError(f"invalid base64: {e}") from None
+        raise InputError(f'expected a pixel array or {{"{B64}": "<base64>"}}, got {kind_of(value)}')
+    data = decode_b64(value[B64])
     if kind == EXAMPLE:
         return _example_pixels(data, model)
     if data.startswith(PNG_SIGNATURE):
-        return _png_pixels(data, model.image_shape)
+        return png_pixels(data, model.image_shape, max_image_pixels)
     if len(data) == model.image_bytes:
         return data
     if kind == PIXELS:
         raise InputError(
-            f"expected {model.image_bytes} raw pixel bytes (uint8 {_shape(model.image_shape)}) or a PNG, "
+            f"expected {model.image_bytes} raw pixel bytes (uint8 {shape_text(model.image_shape)}) or a PNG, "
             f"got {len(data)} bytes"
         )
     try:
         return _example_pixels(data, model)
     except InputError as e:
         raise InputError(
-            f"{len(data)} bytes are not {model.image_bytes} raw pixel bytes (uint8 {_shape(model.image_shape)}), "
+            f"{len(data)} bytes are not {model.image_bytes} raw pixel bytes (uint8 {shape_text(model.image_shape)}), "
             f"not a PNG, and not a usable tf.Example: {e}"
         ) from None
-
-
-def _pixels(value: list, shape: Tuple[int, int, int]) -> bytes:
-    """The bytes of a nested-list pixel array of ``shape`` (or height x width when one channel)."""
-    try:
-        array = np.asarray(value)
-    except ValueError:  # ragged, or nested deeper than numpy's 32 dimensions
-        raise InputError(f"a pixel array must be nested lists of shape {_shape(shape)}, not ragged ones") from None
-    if array.dtype.kind not in "iu":
-        raise InputError(f"pixel values must be integers in 0..255, got {_describe(array)}")
-    allowed = [shape] + ([shape[:2]] if shape[2] == 1 else [])
-    if array.shape not in allowed:
-        raise InputError(
-            f"a pixel array must have shape {' or '.join(_shape(s) for s in allowed)}, "
-            f"got {_shape(array.shape)} ({array.ndim} dimensions)"
-        )
-    if array.min() < 0 or array.max() > 255:
-        raise InputError(f"pixel values must be in 0..255, got {array.min()}..{array.max()}")
-    return array.astype(np.uint8).tobytes()
-
-
-def _png_pixels(data: bytes, shape: Tuple[int, int, int]) -> bytes:
-    """The pixels of a PNG, which must have ``shape`` (converted to its number of channels)."""
-    try:
-        image = tf.io.decode_png(data, channels=shape[2], dtype=tf.uint8).numpy()
-    except tf.errors.InvalidArgumentError as e:
-        raise InputError(f"bad PNG: {e.message}") from None
-    if image.shape[:2] != shape[:2]:
-        raise InputError(f"the PNG is {image.shape[0]}x{image.shape[1]}, the model takes {shape[0]}x{shape[1]}")
-    return image.tobytes()
 
 
 def _example_pixels(data: bytes, model: ServedModel) -> bytes:
@@ -197,7 +176,7 @@ def _example_pixels(data: bytes, model: ServedModel) -> bytes:
     if len(values) != 1 or len(values[0]) != model.image_bytes:
         raise InputError(
             f"the tf.Example's {features.IMAGE!r} feature must be one bytes value of {model.image_bytes} "
-            f"raw pixel bytes (uint8 {_shape(model.image_shape)})"
+            f"raw pixel bytes (uint8 {shape_text(model.image_shape)})"
         )
     return values[0]
 
@@ -211,20 +190,3 @@ def row_response(outputs: Dict[str, np.ndarray]) -> dict:
 def columnar_response(outputs: Dict[str, np.ndarray]) -> dict:
     """``{"outputs": {...}}``: each output batched."""
     return {"outputs": {name: array.tolist() for name, array in outputs.items()}}
-
-
-def _shape(shape) -> str:
-    """A shape as ``28x28x1``."""
-    return "x".join(str(size) for size in shape)
-
-
-def _describe(array: np.ndarray) -> str:
-    """What a non-integer pixel array holds, for an error message."""
-    kinds = {"b": "booleans", "f": "floats", "U": "strings", "O": "mixed or nested values"}
-    return kinds.get(array.dtype.kind, str(array.dtype))
-
-
-def _kind_of(value) -> str:
-    """The JSON type of ``value``, for an error message."""
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number"}
-    return "null" if value is None else names.get(type(value), "a number")

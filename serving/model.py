@@ -1,10 +1,8 @@
-"""One loaded model version, and the manager that serves the newest one and swaps in new pushes."""
+"""One loaded model version: its signatures, image shape and predict (serving/manager.py decides which are loaded)."""
 
 import functools
-import logging
 import os
-import threading
-from typing import Dict, Iterator, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -13,8 +11,6 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2, struct_pb2
 
 from models import features
 from serving import versions
-
-log = logging.getLogger(__name__)
 
 # TensorFlow's own entry in signature_def, not a signature clients call; TF Serving hides it too.
 INIT_OP_SIGNATURE = "__saved_model_init_op"
@@ -77,6 +73,7 @@ class ServedModel:
 
     def __init__(self, version: int, path: str):
         meta_graph = read_meta_graph(path)
+        self.batcher = None  # the server's serving.batching.Batcher for this version when batching is on
         self.version = version
         self.path = path
         self.image_shape = image_shape_of(meta_graph)
@@ -112,82 +109,12 @@ class ServedModel:
         return {"signature_def": {"signature_def": signature_defs}, "image_shape": list(self.image_shape)}
 
 
-class ModelManager:
-    """Serves the newest complete version under ``serving_dir``; a poll thread swaps in newer ones.
-
-    A new version is loaded and warmed up in full before one assignment makes it current, so a
-    request (which reads ``current`` once) finishes on the version it started with. A version is
-    loaded once its files stop changing between two polls; one that fails to load is logged,
-    skipped until its files change, and the previous version keeps serving.
-    """
-
-    def __init__(self, serving_dir: str, poll_seconds: float = 1.0):
-        self.serving_dir = serving_dir
-        self.poll_seconds = poll_seconds
-        self._current: Optional[ServedModel] = None
-        self._seen: Dict[int, Tuple] = {}  # each newer version's fingerprint at the last poll
-        self._failed: Dict[int, Tuple] = {}  # the fingerprint a version failed to load with
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-
-    @property
-    def current(self) -> Optional[ServedModel]:
-        """The version serving now, or None before any loaded."""
-        return self._current
-
-    def poll(self, settle: bool = True) -> bool:
-        """Loads the newest version newer than the current one; returns whether it swapped.
-
-        With ``settle`` a version is loaded only when its files are the same as at the last poll.
-        """
-        current = self._current
-        found = versions.list_versions(self.serving_dir)
-        for version in sorted((v for v in found if current is None or v > current.version), reverse=True):
-            stamp = versions.fingerprint(found[version])
-            settled = self._seen.get(version) == stamp
-            self._seen[version] = stamp
-            if settle and not settled:
-                return False  # still being written: wait rather than load an older one meanwhile
-            if self._failed.get(version) == stamp:
-                continue
-            try:
-                model = ServedModel(version, found[version])
-            except Exception:
-                log.exception(
-                    "failed to load version %d from %s; still serving %s",
-                    version,
-                    found[version],
-                    f"version {current.version}" if current else "nothing",
-                )
-                self._failed[version] = stamp
-                continue
-            self._current = model
-            self._seen = {v: s for v, s in self._seen.items() if v > version}
-            self._failed = {v: s for v, s in self._failed.items() if v > version}
-            log.info("serving version %d from %s (image shape %s)", version, model.path, model.image_shape)
-            return True
-        return False
-
-    def start(self) -> None:
-        """Loads the newest version now (not waiting for it to settle) and starts polling."""
-        if not self.poll(settle=False):
-            log.warning(
-                "no loadable model version under %s yet; polling every %ss", self.serving_dir, self.poll_seconds
-            )
-        self._thread = threading.Thread(target=self._poll_forever, name="model-poller", daemon=True)
-        self._thread.start()
-
-    def _poll_forever(self) -> None:
-        """The poll thread's loop, until ``stop``."""
-        while not self._stop.wait(self.poll_seconds):
-            try:
-                self.poll()
-            except Exception:
-                # e.g. the serving folder is briefly unreadable: keep the current version, poll again.
-                log.exception("polling %s failed", self.serving_dir)
-
-    def stop(self) -> None:
-        """Stops the poll thread."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+def load(version: int, path: str) -> ServedModel:
+    """Loads and warms up the version in ``path``; any failure is a ModelError naming the folder and the cause."""
+    try:
+        return ServedModel(version, path)
+    except ModelError:
+        raise
+    except Exception as err:  # a bad graph proto, missing or truncated variables, a wrong signature: all "cannot load"
+        cause = (str(err).strip().splitlines() or [""])[0]
+        raise ModelError(f"{path}: cannot load the SavedModel ({type(err).__name__}: {cause})") from err

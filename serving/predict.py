@@ -3,10 +3,11 @@
     python -m serving.predict --model-dir outputs/serving/digits-convnet --json-instances instances.json
 
 ``--model-dir`` is a serving folder (its newest version is used) or one version folder. The file
-holds one JSON instance per line (newline-delimited JSON) or one object ``{"instances": [...]}``
-(optionally with ``"signature_name"``); an instance takes any form the REST server takes
-(serving/codec.py). Prints one line per instance, ``{"classes": ..., "probabilities": [...]}``,
-in the file's order. A bad file or instance ends with one line naming it and exit status 2
+(UTF-8) holds one JSON instance per line (newline-delimited JSON), one object ``{"instances": [...]}``
+(optionally with ``"signature_name"``), or a JSON array of instances spread over several lines;
+an instance takes any form the REST server takes (serving/codec.py). Prints one line per
+instance, ``{"classes": ..., "probabilities": [...]}``, in the file's order. A bad flag, file or
+instance, or a model folder that cannot be loaded, ends with one line naming it and exit status 2
 (console/errors.py).
 """
 
@@ -17,13 +18,29 @@ from typing import List, Tuple
 
 from console.errors import UsageError, run_command
 from serving import codec, versions
-from serving.model import ServedModel
+from serving.images import DEFAULT_MAX_IMAGE_PIXELS
+from serving.model import ModelError, load
+
+
+def read_text(path: str) -> str:
+    """The file's text; UsageError naming the file when it cannot be read as UTF-8 text."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise UsageError(f"--json-instances {path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"--json-instances {path}: a folder, not a file of JSON instances") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"--json-instances {path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
+    except OSError as e:
+        raise UsageError(f"--json-instances {path}: cannot read it ({e.strerror})") from None
 
 
 def read_instances(path: str) -> Tuple[List[Tuple[str, object]], str]:
     """The file's (where, instance) pairs, ``where`` naming each for errors, and its ``signature_name``."""
-    with open(path) as f:
-        text = f.read()
+    text = read_text(path)
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
     try:
         whole = json.loads(text)
     except (ValueError, RecursionError):
@@ -32,16 +49,18 @@ def read_instances(path: str) -> Tuple[List[Tuple[str, object]], str]:
         instances = whole[codec.ROWS]
         if not isinstance(instances, list):
             raise codec.InputError(f'{path}: "{codec.ROWS}" must be a list')
-        return [(f"{path} {codec.ROWS}[{i}]", value) for i, value in enumerate(instances)], whole.get(
-            codec.SIGNATURE_NAME, ""
-        )
+        signature = whole.get(codec.SIGNATURE_NAME, "")
+        return [(f"{path} {codec.ROWS}[{i}]", value) for i, value in enumerate(instances)], signature
+    if isinstance(whole, list) and len(lines) > 1:  # one line holding an array is one pixel-array instance
+        return [(f"{path} [{i}]", value) for i, value in enumerate(whole)], ""
+    if whole is not None and len(lines) > 1:
+        return [(path, whole)], ""  # one instance spread over lines
     located = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                located.append((f"{path} line {number}", json.loads(line)))
-            except (ValueError, RecursionError) as e:
-                raise codec.InputError(f"{path} line {number}: malformed JSON: {e}") from None
+    for number, line in lines:
+        try:
+            located.append((f"{path} line {number}", json.loads(line)))
+        except (ValueError, RecursionError) as e:
+            raise codec.InputError(f"{path} line {number}: malformed JSON: {e}") from None
     return located, ""
 
 
@@ -52,9 +71,13 @@ def main(argv=None) -> int:
     parser.add_argument("--json-instances", required=True, help="newline-delimited JSON, or {'instances': [...]}")
     parser.add_argument("--signature-name", default="", help="as in a request; default: the file's, else per instance")
     parser.add_argument("--batch-size", type=int, default=256, help="instances per model call")
+    parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS, help="per PNG")
     args = parser.parse_args(argv)
 
     def body() -> None:
+        for flag in ("batch_size", "max_image_pixels"):
+            if getattr(args, flag) < 1:
+                raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
         try:
             version, path = versions.resolve(args.model_dir)
         except FileNotFoundError as err:
@@ -62,13 +85,16 @@ def main(argv=None) -> int:
         located, file_signature = read_instances(args.json_instances)
         if not located:
             raise codec.InputError(f"{args.json_instances}: no instances")
-        model = ServedModel(version, path)
+        try:
+            model = load(version, path)
+        except ModelError as err:
+            raise UsageError(f"--model-dir {args.model_dir}: {err}") from None
         kind = codec.signature_kind(args.signature_name or file_signature, model)
         for start in range(0, len(located), args.batch_size):
             images = []
             for where, value in located[start : start + args.batch_size]:
                 try:
-                    images.append(codec.decode_instance(value, model, kind))
+                    images.append(codec.decode_instance(value, model, kind, args.max_image_pixels))
                 except codec.InputError as e:
                     raise codec.InputError(f"{where}: {e}") from None
             for prediction in codec.row_response(model.predict(images))["predictions"]:

@@ -81,6 +81,11 @@ class ServerProcess:
         if self._log_file is not None:
             self._log_file.close()
 
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        return self._process.pid
+
     def log(self) -> str:
         """What the server has printed so far."""
         with open(self.log_path, errors="replace") as f:

@@ -1,77 +1,51 @@
 """TF Serving's REST API for the pushed model, on FastAPI and uvicorn.
 
     python -m serving.server --serving-dir outputs/serving/digits-convnet --model-name digits \\
-        [--host 127.0.0.1 --port 8501]
+        [--host 127.0.0.1 --port 8501 --version-policy latest --enable-batching]
 
 Routes (``/versions/{v}`` may follow the model name in each):
 
-* ``GET  /v1/models/{name}``: the served version's status;
-* ``GET  /v1/models/{name}/metadata``: its signature defs and ``image_shape``;
+* ``GET  /v1/models/{name}``: the state of every version (TF Serving's GetModelStatus);
+* ``GET  /v1/models/{name}/metadata``: a version's signature defs and ``image_shape``;
 * ``POST /v1/models/{name}:predict``: ``{"instances": [...]}`` or ``{"inputs": ...}`` (serving/codec.py).
 
-It serves the newest version in the serving folder and swaps in newer ones as the Pusher
-writes them (serving/model.py). A client mistake gets a 4xx with ``{"error": "..."}``.
+It serves the versions in the serving folder that the version policy selects and swaps versions
+in and out as the Pusher writes them (serving/manager.py); without ``/versions/{v}`` a request goes
+to the newest served version. A client mistake gets a 4xx with ``{"error": "..."}``, a saturated
+server a 503 with Retry-After (serving/limits.py, serving/batching.py). ``python -m serving.server
+--help`` lists every flag (serving/flags.py).
 """
 
-import argparse
-import dataclasses
+import gc
 import logging
-import os
 import sys
 from typing import Optional
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving import codec
-from serving.model import ModelManager, ServedModel
+from console.errors import run_command
+from serving import codec, flags
+from serving.batching import QueueFull
+from serving.limits import ClientGone, Limits, RequestError, protocol_class, read_body, shed
+from serving.manager import ModelManager
+from serving.model import ServedModel
+from serving.versions import version_of
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8501  # TF Serving's REST port
 VERSION_HEADER = "X-Model-Version"  # which version answered a predict; TF Serving's JSON body has no room for it
+PREDICT_VERB = "predict"
+# A body up to this size is decoded on the event loop: a thread hop would cost more than the decoding.
+INLINE_BODY_BYTES = 64 * 1024
 
 
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    """Per-request limits; a request over one gets a 413 (body) or 400 (instances)."""
-
-    max_body_bytes: int = 8 * 1024 * 1024
-    max_instances: int = 1024
-
-
-class RequestError(Exception):
-    """A request the server refuses, with the HTTP status and the message for ``{"error": ...}``."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def error_response(status: int, message: str) -> JSONResponse:
+def error_response(status: int, message: str, headers: Optional[dict] = None) -> JSONResponse:
     """TF Serving's error body, ``{"error": "..."}``."""
-    return JSONResponse({"error": message}, status_code=status)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or RequestError 413 once it passes ``limit`` bytes.
-
-    An oversized body is still read to its end (and dropped), so that the client, which is
-    still sending, gets the 413 rather than a reset connection.
-    """
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size <= limit:
-            chunks.append(chunk)
-    if size > limit:
-        raise RequestError(413, f"the request body has {size} bytes; the limit is {limit}")
-    return b"".join(chunks)
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 class Endpoint:
@@ -80,46 +54,105 @@ class Endpoint:
     def __init__(self, manager: ModelManager, model_name: str, limits: Limits):
         self.manager, self.model_name, self.limits = manager, model_name, limits
 
-    def served(self, name: str, version: Optional[str]) -> ServedModel:
-        """The version serving now, checked against the model name and version in the path."""
-        if name != self.model_name:
-            raise RequestError(404, f"unknown model {name!r}: this server serves {self.model_name!r}")
-        model = self.manager.current
-        if model is None:
-            raise RequestError(503, f"model {name!r} has no version loaded yet")
-        if version is not None:
-            if not version.isdigit():
-                raise RequestError(400, f"a version is a non-negative integer, got {version!r}")
-            if int(version) != model.version:
-                raise RequestError(
-                    404, f"version {version} of model {name!r} is not served; version {model.version} is"
-                )
-        return model
+    def check_name(self, name: str) -> None:
+        """RequestError 404 for another model's name, 405 for ``{name}:predict`` asked with GET."""
+        if name == self.model_name:
+            return
+        if name == f"{self.model_name}:{PREDICT_VERB}":
+            raise RequestError(405, f"{PREDICT_VERB} takes POST, not GET", {"Allow": "POST"})
+        raise RequestError(404, f"unknown model {name!r}: this server serves {self.model_name!r}")
 
-    def predict(self, body: bytes, name: str, version: Optional[str]) -> JSONResponse:
-        """Decodes, predicts and renders in a worker thread, on the version current when it started."""
-        model = self.served(name, version)
+    def version_number(self, version: Optional[str]) -> Optional[int]:
+        """The version a path names (None when it names none); RequestError 400 when it is not a version."""
+        if version is None:
+            return None
+        if version.endswith(f":{PREDICT_VERB}"):
+            raise RequestError(405, f"{PREDICT_VERB} takes POST, not GET", {"Allow": "POST"})
+        number = version_of(version)
+        if number is None:
+            shown = version if len(version) <= 40 else f"{version[:40]}... ({len(version)} characters)"
+            raise RequestError(400, f"a version is a non-negative 64-bit integer in ASCII digits, got {shown!r}")
+        return number
+
+    def served(self, name: str, version: Optional[str]) -> ServedModel:
+        """The version that answers a request for ``name`` and ``version`` (the newest served when None)."""
+        self.check_name(name)
+        number = self.version_number(version)
+        model = self.manager.get(number)
+        if model is not None:
+            return model
+        if number is None:
+            raise shed(f"model {name!r} has no version loaded yet")
+        served = sorted(self.manager.served)
+        raise RequestError(404, f"version {number} of model {name!r} is not served; served versions: {served}")
+
+    def decode(self, body: bytes, model: ServedModel):
+        """The request's images and whether it was columnar; RequestError 400 for a client mistake."""
         try:
-            images, columnar = codec.parse_request(body, model, self.limits.max_instances)
+            return codec.parse_request(body, model, self.limits.max_instances, self.limits.max_image_pixels)
         except codec.InputError as e:
             raise RequestError(400, str(e)) from None
-        outputs = model.predict(images)
+
+    @staticmethod
+    def render(outputs, columnar: bool, model: ServedModel) -> JSONResponse:
+        """The predict response, marked with the version that answered."""
         content = codec.columnar_response(outputs) if columnar else codec.row_response(outputs)
         return JSONResponse(content, headers={VERSION_HEADER: str(model.version)})
 
+    def predict_now(self, body: bytes, model: ServedModel) -> JSONResponse:
+        """Decodes, predicts and renders in one go (a worker thread, when batching is off)."""
+        images, columnar = self.decode(body, model)
+        return self.render(model.predict(images), columnar, model)
+
+    async def predict(self, body: bytes, model: ServedModel) -> JSONResponse:
+        """The predict response, through the version's batcher when batching is on."""
+        if model.batcher is None:
+            return await run_in_threadpool(self.predict_now, body, model)
+        inline = len(body) <= INLINE_BODY_BYTES
+        images, columnar = self.decode(body, model) if inline else await run_in_threadpool(self.decode, body, model)
+        try:
+            outputs = await model.batcher.predict(images)
+        except QueueFull as e:
+            raise shed(f"the batch queue is full ({e})") from None
+        if inline:
+            return self.render(outputs, columnar, model)
+        return await run_in_threadpool(self.render, outputs, columnar, model)
+
+
+def version_status(version: int, status) -> dict:
+    """One entry of GetModelStatus's ``model_version_status``."""
+    error = {"error_code": "UNKNOWN" if status.error else "OK", "error_message": status.error}
+    return {"version": str(version), "state": status.state, "status": error}
+
 
 def create_app(manager: ModelManager, model_name: str, limits: Optional[Limits] = None) -> FastAPI:
-    """The REST app serving ``manager``'s current version as ``model_name`` (default ``Limits``)."""
+    """The REST app serving ``manager``'s versions as ``model_name`` (default ``Limits``)."""
     endpoint = Endpoint(manager, model_name, limits or Limits())
     app = FastAPI(title=f"{model_name} (TF Serving REST API)", docs_url=None, redoc_url=None, openapi_url=None)
+
+    async def model_predict(request: Request) -> Response:
+        """TF Serving's Predict, row or columnar format."""
+        body = await read_body(request, endpoint.limits)
+        path = request.path_params
+        return await endpoint.predict(body, endpoint.served(path["name"], path.get("version")))
+
+    # Plain Starlette routes, first in line: FastAPI's parameter parsing would cost more than a small predict.
+    for path in ("/v1/models/{name}:predict", "/v1/models/{name}/versions/{version}:predict"):
+        app.add_route(path, model_predict, methods=["POST"])
 
     @app.get("/v1/models/{name}")
     @app.get("/v1/models/{name}/versions/{version}")
     def model_status(name: str, version: Optional[str] = None) -> dict:
-        """TF Serving's GetModelStatus: the one version served, AVAILABLE."""
-        model = endpoint.served(name, version)
-        status = {"error_code": "OK", "error_message": ""}
-        return {"model_version_status": [{"version": str(model.version), "state": "AVAILABLE", "status": status}]}
+        """TF Serving's GetModelStatus: every version's state, or the one asked for."""
+        endpoint.check_name(name)
+        number = endpoint.version_number(version)
+        statuses = manager.status()
+        if number is not None and number not in statuses:
+            raise RequestError(404, f"version {number} of model {name!r} was never loaded; known: {sorted(statuses)}")
+        if not statuses:
+            raise shed(f"model {name!r} has no version loaded yet")
+        shown = [number] if number is not None else sorted(statuses, reverse=True)
+        return {"model_version_status": [version_status(v, statuses[v]) for v in shown]}
 
     @app.get("/v1/models/{name}/metadata")
     @app.get("/v1/models/{name}/versions/{version}/metadata")
@@ -128,13 +161,6 @@ def create_app(manager: ModelManager, model_name: str, limits: Optional[Limits] 
         model = endpoint.served(name, version)
         spec = {"name": name, "signature_name": "", "version": str(model.version)}
         return {"model_spec": spec, "metadata": model.metadata}
-
-    @app.post("/v1/models/{name}:predict")
-    @app.post("/v1/models/{name}/versions/{version}:predict")
-    async def model_predict(request: Request, name: str, version: Optional[str] = None) -> JSONResponse:
-        """TF Serving's Predict, row or columnar format."""
-        body = await read_body(request, endpoint.limits.max_body_bytes)
-        return await run_in_threadpool(endpoint.predict, body, name, version)
 
     add_error_handlers(app, model_name)
     return app
@@ -145,8 +171,14 @@ def add_error_handlers(app: FastAPI, model_name: str) -> None:
 
     @app.exception_handler(RequestError)
     async def refused(request: Request, exc: RequestError) -> JSONResponse:
-        """A refused request: its status and message."""
-        return error_response(exc.status, exc.message)
+        """A refused request: its status, message and headers."""
+        return error_response(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(ClientGone)
+    async def gone(request: Request, exc: ClientGone) -> Response:
+        """The client left mid-request: an expected event, not a fault; the response goes nowhere."""
+        log.debug("client %s left before its request body was in", request.client)
+        return Response(status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def no_route(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -157,41 +189,42 @@ def add_error_handlers(app: FastAPI, model_name: str) -> None:
                 f"; the API is GET /v1/models/{model_name}[/versions/V][/metadata] "
                 f"and POST /v1/models/{model_name}[/versions/V]:predict"
             )
-        return error_response(exc.status_code, message)
+        return error_response(exc.status_code, message, exc.headers)
 
     @app.exception_handler(Exception)
     async def failed(request: Request, exc: Exception) -> JSONResponse:
-        """A 500 with ``{"error": ...}``."""
+        """A 500 that names no internals; the log has the traceback."""
         # Only a server fault gets here (client mistakes are RequestErrors); uvicorn logs the traceback.
-        return error_response(500, f"internal error: {type(exc).__name__}: {exc}")
+        return error_response(500, "internal error: see the server log")
 
 
 def main(argv=None) -> int:
-    """Loads the newest version, starts polling for new ones and serves until interrupted."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--serving-dir", required=True, help="the Pusher's folder of <version>/ SavedModels")
-    parser.add_argument("--model-name", required=True, help="the {name} in /v1/models/{name}")
-    parser.add_argument("--host", default=DEFAULT_HOST, help="interface to listen on (default loopback only)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for a new version")
-    parser.add_argument("--max-body-bytes", type=int, default=Limits.max_body_bytes)
-    parser.add_argument("--max-instances", type=int, default=Limits.max_instances, help="per request")
-    parser.add_argument("--access-log", action="store_true", help="log every request (off: it costs throughput)")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    args = parser.parse_args(argv)
-    if not os.path.isdir(args.serving_dir):
-        parser.error(f"--serving-dir {args.serving_dir}: no such folder")
-    if args.max_body_bytes < 1 or args.max_instances < 1 or args.poll_seconds <= 0:
-        parser.error("--max-body-bytes, --max-instances and --poll-seconds must be positive")
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    manager = ModelManager(args.serving_dir, args.poll_seconds)
-    manager.start()
-    try:
-        app = create_app(manager, args.model_name, Limits(args.max_body_bytes, args.max_instances))
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
-    finally:
-        manager.stop()
-    return 0
+    """Loads the versions the policy selects, starts polling for changes and serves until interrupted."""
+    args = flags.parser(__doc__).parse_args(argv)
+
+    def body() -> None:
+        settings = flags.settings(args)
+        logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # What the imports made lives as long as the process: out of the collector's way, so that the full
+        # collections after each unload (serving/manager.py) and the automatic ones stay short.
+        gc.freeze()
+        settings.configure_tensorflow()
+        manager = ModelManager(args.serving_dir, args.poll_seconds, settings.policy, settings.loader)
+        manager.start()
+        try:
+            uvicorn.run(
+                create_app(manager, args.model_name, settings.limits),
+                host=args.host,
+                port=args.port,
+                http=protocol_class(settings.limits),
+                timeout_keep_alive=settings.limits.idle_timeout,
+                log_level=args.log_level,
+                access_log=args.access_log,
+            )
+        finally:
+            manager.stop()
+
+    return run_command("serving.server", body)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,31 @@
 """The version folders the Pusher writes, ``<serving_dir>/<version>/``, found without importing TensorFlow.
 
-A version is a folder named by a non-negative integer (the Pusher uses a timestamp). It counts
-only once it holds a SavedModel's ``saved_model.pb`` and ``variables/``: the Pusher copies files
-into the final folder, so a folder without them is still being written.
+A version is a folder named by a non-negative integer of ASCII digits that fits TF Serving's
+int64 version (the Pusher uses a timestamp). Any other name is not a version: ``str.isdigit``
+would also accept Unicode digits such as ``²``, which ``int`` rejects, so names are matched
+against ``[0-9]+`` instead. A version counts only once it holds a SavedModel's
+``saved_model.pb`` and ``variables/``: the Pusher copies files into the final folder, so a
+folder without them is still being written.
 """
 
 import os
-from typing import Dict, Tuple
+import re
+from typing import Dict, List, Optional, Tuple
 
 # tf.saved_model.SAVED_MODEL_FILENAME_PB and VARIABLES_DIRECTORY, spelled out so that callers
 # that only look for models (the benchmark's client) need not import TensorFlow.
 SAVED_MODEL_FILE = "saved_model.pb"
 VARIABLES_DIR = "variables"
+MAX_VERSION = 2**63 - 1  # TF Serving's versions are int64
+_ASCII_DIGITS = re.compile(r"[0-9]{1,19}")  # 19 digits hold every int64; longer names are never versions
+
+
+def version_of(name: str) -> Optional[int]:
+    """The version a folder or path segment names, or None when it names none (see the module docstring)."""
+    if not _ASCII_DIGITS.fullmatch(name):
+        return None
+    version = int(name)
+    return version if version <= MAX_VERSION else None
 
 
 def is_complete(version_dir: str) -> bool:
@@ -21,31 +35,47 @@ def is_complete(version_dir: str) -> bool:
     )
 
 
+def scan(serving_dir: str) -> Tuple[Dict[int, str], List[str]]:
+    """Each complete version under ``serving_dir`` mapped to its folder, and the folders that are not versions.
+
+    Both are empty when ``serving_dir`` is missing; hidden folders (a copy tool's temporary ones)
+    are neither.
+    """
+    try:
+        names = os.listdir(serving_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return {}, []
+    found, ignored = {}, []
+    for name in names:
+        path = os.path.join(serving_dir, name)
+        version = version_of(name)
+        if version is not None:
+            if is_complete(path):
+                found[version] = path
+        elif not name.startswith(".") and os.path.isdir(path):
+            ignored.append(name)
+    return found, sorted(ignored)
+
+
 def list_versions(serving_dir: str) -> Dict[int, str]:
     """Maps each complete version under ``serving_dir`` to its folder; empty when there is none."""
-    if not os.path.isdir(serving_dir):
-        return {}
-    found = {}
-    for name in os.listdir(serving_dir):
-        path = os.path.join(serving_dir, name)
-        if name.isdigit() and is_complete(path):
-            found[int(name)] = path
-    return found
+    return scan(serving_dir)[0]
 
 
 def resolve(model_dir: str) -> Tuple[int, str]:
     """The (version, folder) that ``model_dir`` names: one version folder, or a serving folder's newest.
 
-    Raises FileNotFoundError when ``model_dir`` holds no complete version.
+    A version folder whose name is not a version is version 0. Raises FileNotFoundError when
+    ``model_dir`` holds no complete version.
     """
     model_dir = os.path.normpath(model_dir)
-    name = os.path.basename(model_dir)
     if is_complete(model_dir):
-        return (int(name) if name.isdigit() else 0), model_dir
+        return version_of(os.path.basename(model_dir)) or 0, model_dir
     found = list_versions(model_dir)
     if not found:
         raise FileNotFoundError(
-            f"{model_dir}: no model version there (a folder <version>/ with {SAVED_MODEL_FILE} and {VARIABLES_DIR}/)"
+            f"{model_dir}: no model version there (a folder <version>/ with {SAVED_MODEL_FILE} and {VARIABLES_DIR}/, "
+            "named by ASCII digits)"
         )
     newest = max(found)
     return newest, found[newest]

@@ -1,15 +1,21 @@
-"""The REST server (a real uvicorn process on loopback) and the predict CLI on the model the MNIST run pushed."""
+"""The REST server (a real uvicorn process on loopback, batching on) and the predict CLI, on the MNIST run's model.
+
+test_serving_limits.py has the hostile clients, test_serving_versions.py the version policy; both use these helpers.
+"""
 
 import base64
 import itertools
 import json
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
 import types
+import zlib
 
 import httpx
 import numpy as np
@@ -29,6 +35,8 @@ HEIGHT, WIDTH, CHANNELS = 28, 28, 1  # the mnist preset's image shape (checked i
 EXAMPLE_COUNT = 64
 MAX_BODY_BYTES = 1 << 20
 MAX_INSTANCES = 64
+MAX_IMAGE_PIXELS = 4096  # above the model's 28x28, below the PNGs that test the limit
+MAX_BATCH_SIZE = 8
 POLL_SECONDS = 0.2
 EXAMPLES_INPUT = "examples"  # serving_default's input name (models/training.py export)
 WAIT_S = 600  # bounds every wait for the server, so that a broken server fails the test instead of hanging it
@@ -36,6 +44,18 @@ WAIT_S = 600  # bounds every wait for the server, so that a broken server fails 
 STATUS = f"/v1/models/{MODEL}"
 PREDICT = f"/v1/models/{MODEL}:predict"
 ZEROS = [[[0] * CHANNELS] * WIDTH] * HEIGHT
+
+
+def with_pixel(value) -> list:
+    """A height x width pixel array of zeros whose pixel [0][0] is ``value``."""
+    return [[value] + [0] * (WIDTH - 1)] + [[0] * WIDTH] * (HEIGHT - 1)
+
+
+def nested(value, depth: int):
+    """``value`` inside ``depth`` one-element lists."""
+    for _ in range(depth):
+        value = [value]
+    return value
 
 
 def b64(data: bytes) -> dict:
@@ -98,7 +118,12 @@ def server(served_copy, tmp_path_factory):
     """``python -m serving.server`` on a free loopback port, serving the private copy."""
     log_path = str(tmp_path_factory.mktemp("server-log") / "server.log")
     limits = ["--max-body-bytes", str(MAX_BODY_BYTES), "--max-instances", str(MAX_INSTANCES)]
-    with ServerProcess(served_copy.dir, MODEL, log_path, ["--poll-seconds", str(POLL_SECONDS), *limits]) as process:
+    limits += ["--max-image-pixels", str(MAX_IMAGE_PIXELS)]
+    # A batch timeout, so that concurrent requests (test_batched_concurrent_requests_...) meet in batches.
+    batching = ["--enable-batching", "--max-batch-size", str(MAX_BATCH_SIZE), "--batch-timeout-micros", "2000"]
+    with ServerProcess(
+        served_copy.dir, MODEL, log_path, ["--poll-seconds", str(POLL_SECONDS), *limits, *batching]
+    ) as process:
         yield process
 
 
@@ -138,6 +163,9 @@ INSTANCE_FORMS = {
     "b64-raw": lambda image, serialized: b64(image.tobytes()),
     "b64-png": lambda image, serialized: b64(tf.io.encode_png(image).numpy()),
     "b64-example": lambda image, serialized: b64(serialized),
+    # MIME base64 (line breaks every 76 characters) and URL-safe base64 without padding decode like the standard form.
+    "b64-mime-lines": lambda image, serialized: {"b64": base64.encodebytes(image.tobytes()).decode()},
+    "b64-urlsafe": lambda image, serialized: {"b64": base64.urlsafe_b64encode(image.tobytes()).decode().rstrip("=")},
     "named-image-pixels": lambda image, serialized: {features.IMAGE: image.tolist()},
     "named-image-b64": lambda image, serialized: {features.IMAGE: b64(image.tobytes())},
     "named-examples": lambda image, serialized: {EXAMPLES_INPUT: b64(serialized)},
@@ -197,13 +225,23 @@ BAD_REQUESTS = [
     pytest.param("POST", PREDICT, {"inputs": {features.IMAGE: []}}, 400, "is empty", id="empty-inputs"),
     pytest.param("POST", PREDICT, {"instances": ZEROS[0][0][0]}, 400, "must be a list", id="instances-not-list"),
     pytest.param("POST", PREDICT, {"instances": [ZEROS[:-1]]}, 400, "shape 28x28x1 or 28x28", id="wrong-shape"),
-    pytest.param("POST", PREDICT, {"instances": [ZEROS + [[0]]]}, 400, "not ragged", id="ragged"),
+    pytest.param("POST", PREDICT, {"instances": [ZEROS + [[0]]]}, 400, "has 29 entries, where 28 belong", id="ragged"),
+    pytest.param("POST", PREDICT, {"instances": [with_pixel(2**63)]}, 400, "[0][0] is 9223372036854775808", id="2^63"),
+    pytest.param("POST", PREDICT, {"instances": [with_pixel(2**64)]}, 400, "is 18446744073709551616", id="2^64"),
+    pytest.param("POST", PREDICT, {"instances": [with_pixel(None)]}, 400, "pixel [0][0] is null", id="null-pixel"),
+    pytest.param("POST", PREDICT, {"instances": [with_pixel(True)]}, 400, "is true (a boolean)", id="true-pixel"),
+    pytest.param(
+        "POST", PREDICT, {"instances": [[[nested(0, 38)] * WIDTH] * HEIGHT]}, 400, "[0][0][0] is an array", id="40-deep"
+    ),
     pytest.param("POST", PREDICT, {"instances": [[["x"] * WIDTH] * HEIGHT]}, 400, "integers", id="string-pixels"),
     pytest.param("POST", PREDICT, {"instances": [[[0.5] * WIDTH] * HEIGHT]}, 400, "integers", id="float-pixels"),
     pytest.param("POST", PREDICT, {"instances": [[[256] * WIDTH] * HEIGHT]}, 400, "0..255", id="pixel-over-255"),
     pytest.param("POST", PREDICT, {"instances": [[[-1] * WIDTH] * HEIGHT]}, 400, "0..255", id="negative-pixel"),
     pytest.param("POST", PREDICT, {"instances": ["7"]}, 400, "pixel array", id="string-instance"),
-    pytest.param("POST", PREDICT, {"instances": [{"b64": "not base64!"}]}, 400, "invalid base64", id="bad-base64"),
+    pytest.param("POST", PREDICT, {"instances": [{"b64": "not base64!"}]}, 400, "'!' at offset 9", id="bad-base64"),
+    pytest.param("POST", PREDICT, {"instances": [{"b64": "ab+_"}]}, 400, "mixes the standard", id="b64-alphabets"),
+    pytest.param("POST", PREDICT, {"instances": [{"b64": "abcde"}]}, 400, "do not make whole bytes", id="b64-length"),
+    pytest.param("POST", PREDICT, {"instances": [{"b64": "é"}]}, 400, "not a base64 character", id="b64-non-ascii"),
     pytest.param("POST", PREDICT, {"instances": [b64(bytes(100))]}, 400, "not 784 raw pixel bytes", id="b64-size"),
     pytest.param(
         "POST",
@@ -248,6 +286,11 @@ BAD_REQUESTS = [
     pytest.param("POST", f"{STATUS}/versions/1:predict", {"instances": [ZEROS]}, 404, "not served", id="version"),
     pytest.param("GET", f"{STATUS}/versions/1/metadata", None, 404, "not served", id="metadata-unknown-version"),
     pytest.param("POST", f"{STATUS}/versions/x:predict", {"instances": [ZEROS]}, 400, "integer", id="version-nan"),
+    pytest.param("GET", f"{STATUS}/versions/%C2%B2", None, 400, "ASCII digits, got '²'", id="unicode-digit-version"),
+    pytest.param("GET", f"{STATUS}/versions/{'9' * 5000}", None, 400, "(5000 characters)", id="5000-digit-version"),
+    pytest.param("GET", f"{STATUS}/versions/{2**63}", None, 400, "64-bit integer", id="version-over-int64"),
+    pytest.param("GET", PREDICT, None, 405, "predict takes POST", id="predict-with-get"),
+    pytest.param("GET", f"{STATUS}/versions/1:predict", None, 405, "predict takes POST", id="version-predict-get"),
     pytest.param("POST", STATUS, {"instances": [ZEROS]}, 405, "Method Not Allowed", id="wrong-method"),
     pytest.param("GET", "/v2/models", None, 404, "Not Found", id="unknown-route"),
 ]
@@ -264,23 +307,84 @@ def test_bad_input_gets_a_4xx_saying_why_and_the_server_keeps_serving(
     assert http.post(server.url + PREDICT, json={"instances": [ZEROS]}).status_code == 200
 
 
-def test_concurrent_load_answers_every_request(server, examples, expected):
-    clients, requests_each = 8, 200
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png(height: int, width: int, image_data: bytes) -> bytes:
+    """A grayscale 8-bit PNG declaring ``height`` x ``width``, with ``image_data`` as its only IDAT chunk (if any)."""
+    header = png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    data = png_chunk(b"IDAT", image_data) if image_data else b""
+    return b"\x89PNG\r\n\x1a\n" + header + data + png_chunk(b"IEND", b"")
+
+
+# Each PNG's image data is missing or garbage: only a header checked before decoding gives these messages.
+HOSTILE_PNGS = [
+    pytest.param(
+        png(23170, 23170, b""), "the PNG is 23170x23170 (536,848,900 pixels); the limit is 4,096 pixels", id="huge"
+    ),
+    pytest.param(
+        png(65, 64, b"garbage"), "the PNG is 65x64 (4,160 pixels); the limit is 4,096 pixels", id="over-limit"
+    ),
+    pytest.param(png(HEIGHT + 1, WIDTH, b"garbage"), "the PNG is 29x28, the model takes 28x28", id="wrong-size"),
+    pytest.param(png(HEIGHT, WIDTH, b"garbage"), "bad PNG", id="right-size-bad-data"),
+    pytest.param(png(HEIGHT, WIDTH, b"")[:20], "bad PNG: 20 bytes end before its IHDR header", id="truncated"),
+]
+
+
+@pytest.mark.parametrize("data, message", HOSTILE_PNGS)
+def test_a_png_header_is_checked_against_the_pixel_limit_and_the_model_before_decoding(server, http, data, message):
+    response = http.post(server.url + PREDICT, json={"instances": [{features.IMAGE: b64(data)}]})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"].startswith(f"instances[0]: {message}")
+    assert http.post(server.url + PREDICT, json={"instances": [ZEROS]}).status_code == 200
+
+
+def test_a_client_that_leaves_mid_body_leaves_no_traceback(server, http):
+    before = len(server.log())
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT_S) as client:
+            head = f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+            client.sendall(head.encode() + b'{"instances": [')
+            time.sleep(POLL_SECONDS)  # let the server start reading the body before the client leaves
+    assert http.post(server.url + PREDICT, json={"instances": [ZEROS]}).status_code == 200
+    logged = server.log()[before:]
+    assert "Traceback" not in logged and "ClientDisconnect" not in logged, logged
+
+
+@pytest.fixture(scope="module")
+def unbatched(served_copy, examples):
+    """In-process predictions of serving_image, one image per call: what a batched answer must equal."""
+    signature = tf.saved_model.load(served_copy.path).signatures[IMAGE_SIGNATURE]
+    rows = [signature(**{features.IMAGE: tf.constant([image.tobytes()])}) for image in examples.images]
+    return {name: np.concatenate([row[name].numpy() for row in rows]) for name in rows[0]}
+
+
+def test_batched_concurrent_requests_each_get_exactly_their_own_predictions(server, examples, unbatched):
+    clients, requests_each = 16, 60
+    forms = ["b64-raw", "pixels-hw", "b64-png", "b64-example"]
     failures, answered = [], []
     lock = threading.Lock()
 
     def client(number: int) -> None:
         with httpx.Client(timeout=120) as http:
             for request in range(requests_each):
-                index = (number * requests_each + request) % EXAMPLE_COUNT
-                response = http.post(server.url + PREDICT, json={"instances": [b64(examples.images[index].tobytes())]})
+                # 1 to 3 instances from a sliding window, so that neighbouring requests in a batch differ.
+                start, size = (number * 7 + request * 3) % EXAMPLE_COUNT, 1 + (number + request) % 3
+                indexes = [(start + k) % EXAMPLE_COUNT for k in range(size)]
+                form = INSTANCE_FORMS[forms[(number + request) % len(forms)]]
+                instances = [form(examples.images[i], examples.serialized[i]) for i in indexes]
+                response = http.post(server.url + PREDICT, json={"instances": instances})
                 with lock:
                     answered.append(response.status_code)
-                    ok = response.status_code == 200 and response.json()["predictions"][0][features.CLASSES] == int(
-                        expected[features.CLASSES][index]
-                    )
-                    if not ok:
-                        failures.append((index, response.status_code, response.text))
+                    if response.status_code != 200:
+                        failures.append((indexes, response.status_code, response.text))
+                        continue
+                    try:
+                        assert_predictions_match(response.json()["predictions"], unbatched, indexes)
+                    except AssertionError as e:
+                        failures.append((indexes, str(e)))
 
     threads = [threading.Thread(target=client, args=(number,)) for number in range(clients)]
     for thread in threads:
@@ -327,20 +431,82 @@ def test_predict_cli_names_the_bad_line(served_copy, tmp_path, capsys):
     assert f"{path} line 2: malformed JSON" in capsys.readouterr().err
 
 
+def test_predict_cli_on_a_pretty_printed_json_array(served_copy, examples, expected, tmp_path, capsys):
+    indexes = [2, 7, 1]
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps([b64(examples.images[i].tobytes()) for i in indexes], indent=2))
+    assert predict_cli.main(["--model-dir", served_copy.dir, "--json-instances", str(path)]) == 0
+    assert_predictions_match([json.loads(line) for line in capsys.readouterr().out.splitlines()], expected, indexes)
+
+
+def corrupted_copy(served_copy, root) -> str:
+    """A serving folder whose one version has its variables cut in half."""
+    path = os.path.join(root, "broken", "7")
+    shutil.copytree(served_copy.path, path)
+    (data,) = [f for f in os.listdir(os.path.join(path, versions.VARIABLES_DIR)) if ".data-" in f]
+    data = os.path.join(path, versions.VARIABLES_DIR, data)
+    with open(data, "r+b") as f:
+        f.truncate(os.path.getsize(data) // 2)
+    return os.path.dirname(path)
+
+
+CLI_MISTAKES = [
+    pytest.param(lambda d, t: ["--json-instances", str(t)], "a folder, not a file", id="instances-folder"),
+    pytest.param(lambda d, t: ["--json-instances", str(t / "none.json")], "no such file", id="no-file"),
+    pytest.param(lambda d, t: ["--json-instances", str(t / "latin1.json")], "not UTF-8 text", id="not-utf8"),
+    pytest.param(lambda d, t: ["--batch-size", "0"], "--batch-size must be at least 1, got 0", id="batch-0"),
+    pytest.param(lambda d, t: ["--batch-size", "-1"], "--batch-size must be at least 1, got -1", id="batch-negative"),
+    pytest.param(lambda d, t: ["--model-dir", d], "cannot load the SavedModel", id="corrupted-model"),
+    pytest.param(lambda d, t: ["--model-dir", str(t / "unicode")], "no model version there", id="unicode-version"),
+]
+
+
+@pytest.mark.parametrize("flags, message", CLI_MISTAKES)
+def test_predict_cli_refuses_a_bad_flag_file_or_model_in_one_line(served_copy, tmp_path, capsys, flags, message):
+    (tmp_path / "instances.json").write_text(json.dumps(ZEROS) + "\n")
+    (tmp_path / "latin1.json").write_bytes('{"b64": "é"}\n'.encode("latin-1"))
+    shutil.copytree(served_copy.path, tmp_path / "unicode" / "²")
+    defaults = {"--model-dir": served_copy.dir, "--json-instances": str(tmp_path / "instances.json")}
+    given = flags(corrupted_copy(served_copy, tmp_path), tmp_path)
+    argv = [part for flag, value in defaults.items() if flag not in given for part in (flag, value)] + given
+    assert predict_cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("serving.predict: error: ") and err.count("\n") == 1, err
+    assert message in err
+
+
+def test_predict_cli_skips_a_folder_whose_name_is_not_a_version(served_copy, tmp_path, capsys):
+    serving_dir = tmp_path / "serving"
+    shutil.copytree(served_copy.path, serving_dir / "²")
+    shutil.copytree(served_copy.path, serving_dir / "3")
+    (tmp_path / "instances.json").write_text(json.dumps(ZEROS) + "\n")
+    argv = ["--model-dir", str(serving_dir), "--json-instances", str(tmp_path / "instances.json")]
+    assert predict_cli.main(argv) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1
+
+
 def test_only_complete_numbered_version_folders_count(tmp_path):
     (tmp_path / "5" / versions.VARIABLES_DIR).mkdir(parents=True)
     (tmp_path / "5" / versions.SAVED_MODEL_FILE).write_bytes(b"")
     (tmp_path / "9").mkdir()  # still being written: no graph, no variables
     (tmp_path / "9" / versions.SAVED_MODEL_FILE).write_bytes(b"")
-    (tmp_path / "latest" / versions.VARIABLES_DIR).mkdir(parents=True)
-    (tmp_path / "latest" / versions.SAVED_MODEL_FILE).write_bytes(b"")
+    for name in ["latest", "²", "٣", "1" * 20, "+7", " 8"]:  # not ASCII digits, or past int64: never versions
+        (tmp_path / name / versions.VARIABLES_DIR).mkdir(parents=True)
+        (tmp_path / name / versions.SAVED_MODEL_FILE).write_bytes(b"")
     assert versions.list_versions(str(tmp_path)) == {5: str(tmp_path / "5")}
+    assert versions.scan(str(tmp_path))[1] == sorted([" 8", "+7", "1" * 20, "latest", "²", "٣"])
     assert versions.resolve(str(tmp_path)) == (5, str(tmp_path / "5"))
 
 
+def version_states(server, http) -> dict:
+    """Each version GET /v1/models/{name} reports, with its state and error message."""
+    statuses = http.get(server.url + STATUS).json()["model_version_status"]
+    return {int(s["version"]): (s["state"], s["status"]["error_message"]) for s in statuses}
+
+
 def served_version(server, http) -> int:
-    """The version GET /v1/models/{name} reports."""
-    return int(http.get(server.url + STATUS).json()["model_version_status"][0]["version"])
+    """The newest version GET /v1/models/{name} reports AVAILABLE."""
+    return max(v for v, (state, _) in version_states(server, http).items() if state == "AVAILABLE")
 
 
 def test_a_version_that_fails_to_load_is_logged_and_the_old_one_keeps_serving(server, http, served_copy):
@@ -350,10 +516,14 @@ def test_a_version_that_fails_to_load_is_logged_and_the_old_one_keeps_serving(se
         f.write(b"not a SavedModel")
     wait_for(lambda: f"failed to load version {served_copy.version + 1}" in server.log(), "the failed load's log line")
     assert served_version(server, http) == served_copy.version
+    state, error = version_states(server, http)[served_copy.version + 1]
+    assert state == "END" and "cannot load the SavedModel" in error
     assert http.post(server.url + PREDICT, json={"instances": [ZEROS]}).status_code == 200
 
 
-def test_a_newly_pushed_version_is_swapped_in_during_traffic(server, http, served_copy, examples, expected):
+def test_a_newly_pushed_version_is_swapped_in_during_traffic_and_the_old_one_unloaded(
+    server, http, served_copy, examples, expected
+):
     new_version = served_copy.version + 2  # above the broken one the previous test left
     index = 5
     body = {"instances": [examples.images[index].tolist()]}
@@ -384,3 +554,16 @@ def test_a_newly_pushed_version_is_swapped_in_during_traffic(server, http, serve
     assert {answered for _, answered, _ in results} == {str(served_copy.version), str(new_version)}
     for _, _, text in results:
         assert_predictions_match(json.loads(text)["predictions"], expected, [index])
+    # END once the old version's objects are freed: the manager holds only a weak reference to it.
+    wait_for(lambda: version_states(server, http)[served_copy.version][0] == "END", "the old version to be freed")
+    assert f"version {served_copy.version} unloaded" in server.log()
+
+
+def test_when_the_served_version_folder_is_deleted_the_server_falls_back_to_the_newest_left(server, http, served_copy):
+    deleted = served_copy.version + 2  # what the previous test swapped in; below it, one broken and the original
+    shutil.rmtree(os.path.join(served_copy.dir, str(deleted)))
+    wait_for(lambda: served_version(server, http) == served_copy.version, "the fallback to the original version")
+    response = http.post(server.url + PREDICT, json={"instances": [ZEROS]})
+    assert response.status_code == 200 and response.headers[VERSION_HEADER] == str(served_copy.version)
+    wait_for(lambda: version_states(server, http)[deleted][0] == "END", "the deleted version to be freed")
+    assert http.post(f"{server.url}{STATUS}/versions/{deleted}:predict", json={"instances": [ZEROS]}).status_code == 404

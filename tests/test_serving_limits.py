@@ -1,0 +1,207 @@
+"""Hostile clients against a real server on loopback with tight limits: slow or silent connections, floods, huge bodies.
+
+Raw sockets, because HTTP client libraries do not send a request a byte at a time or stop halfway.
+Every wait is bounded by WAIT_S, so that a server that hangs fails the test instead of hanging it.
+"""
+
+import json
+import select
+import shutil
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+from test_serving import MODEL, PREDICT, STATUS, WAIT_S, ZEROS, wait_for
+
+from serving import versions
+from serving.limits import RETRY_AFTER_S
+from serving.process import ServerProcess
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_CONNECTIONS = 4
+TIMEOUT_S = 1.0  # the header, body and idle timeouts
+TRICKLE_S = 0.25  # a slow client's pause between bytes
+
+
+@pytest.fixture(scope="module")
+def server(mnist_run, tmp_path_factory):
+    """``python -m serving.server`` with tight limits, on a copy of the newest version the shared run pushed."""
+    version, path = versions.resolve(mnist_run.config.serving_dir)
+    serving_dir = tmp_path_factory.mktemp("serving-limits")
+    shutil.copytree(path, serving_dir / str(version))
+    log_path = str(tmp_path_factory.mktemp("server-limits-log") / "server.log")
+    flags = ["--max-body-bytes", str(MAX_BODY_BYTES), "--max-connections", str(MAX_CONNECTIONS)]
+    for timeout in ("--header-timeout", "--body-timeout", "--idle-timeout"):
+        flags += [timeout, str(TIMEOUT_S)]
+    flags += ["--enable-batching", "--max-batch-size", "1", "--max-enqueued-batches", "1"]  # a queue of one instance
+    with ServerProcess(str(serving_dir), MODEL, log_path, flags) as process:
+        yield process
+
+
+def connect(server) -> socket.socket:
+    """A raw connection to the server; every read waits at most WAIT_S."""
+    return socket.create_connection(("127.0.0.1", server.port), timeout=WAIT_S)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (a reset after its answer counts as closed)."""
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
+def trickle(sock: socket.socket, data: bytes) -> threading.Thread:
+    """Sends ``data`` a byte every TRICKLE_S from a thread, until done or the server closes the connection."""
+
+    def send() -> None:
+        for byte in data:
+            try:
+                sock.send(bytes([byte]))
+            except OSError:
+                return
+            time.sleep(TRICKLE_S)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread
+
+
+def request_head(method: str, path: str, headers: dict) -> bytes:
+    """An HTTP/1.1 request line and headers."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def answers(server) -> bool:
+    """Whether a predict on a new connection gets a 200."""
+    return httpx.post(server.url + PREDICT, json={"instances": [ZEROS]}, timeout=WAIT_S).status_code == 200
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_idle_timeout(server):
+    with connect(server) as sock:
+        assert read_until_closed(sock) == b""
+
+
+def test_headers_sent_a_byte_at_a_time_get_a_408_and_the_connection_closed(server):
+    with connect(server) as sock:
+        sender = trickle(sock, request_head("GET", STATUS, {"X-Padding": "x" * 1000}))
+        answer = read_until_closed(sock)
+        sender.join(WAIT_S)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b"the request headers did not arrive within 1 s" in answer
+    assert not sender.is_alive()
+
+
+def test_a_body_sent_a_byte_at_a_time_gets_a_408_and_the_connection_closed(server):
+    body = json.dumps({"instances": [ZEROS]}).encode()
+    with connect(server) as sock:
+        sock.sendall(request_head("POST", PREDICT, {"Content-Length": len(body)}))
+        sender = trickle(sock, body)
+        answer = read_until_closed(sock)
+        sender.join(WAIT_S)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b"the request body did not arrive within 1 s" in answer
+    assert not sender.is_alive()
+
+
+def test_fifty_slow_or_silent_connections_are_all_closed_by_the_server(server):
+    head = request_head("POST", PREDICT, {"Content-Length": 1000})
+    sockets = [connect(server) for _ in range(50)]
+    senders = [trickle(sock, head if n % 3 == 1 else head + b"{" * 1000) for n, sock in enumerate(sockets) if n % 3]
+    open_sockets = set(sockets)
+    deadline = time.monotonic() + WAIT_S
+    while open_sockets and time.monotonic() < deadline:
+        readable, _, _ = select.select(list(open_sockets), [], [], 1.0)
+        for sock in readable:
+            read_until_closed(sock)
+            open_sockets.discard(sock)
+    for sock in sockets:
+        sock.close()
+    assert not open_sockets, f"{len(open_sockets)} of 50 connections still open"
+    for sender in senders:
+        sender.join(WAIT_S)
+    wait_for(lambda: answers(server), "the server to answer again")
+
+
+def test_connections_past_the_cap_get_a_503_with_retry_after_and_the_server_recovers(server):
+    def shed_answer():
+        """A request made while more than MAX_CONNECTIONS others are open, or None when they closed too soon."""
+        held = [connect(server) for _ in range(MAX_CONNECTIONS + 2)]
+        try:
+            with httpx.Client(timeout=WAIT_S) as client:
+                response = client.get(server.url + STATUS)
+            return response if response.status_code == 503 else None
+        finally:
+            for sock in held:
+                sock.close()
+
+    # Held connections close after TIMEOUT_S; on a busy machine the request may come later, so try again.
+    response = wait_for(shed_answer, "a request past the connection cap")
+    assert response.headers["Retry-After"] == "1"
+    assert response.headers["Connection"] == "close"
+    assert response.json()["error"] == f"the server is at its limit of {MAX_CONNECTIONS} connections; retry in 1 s"
+    wait_for(lambda: answers(server), "the server to answer again")
+
+
+def test_expect_100_continue_with_a_huge_content_length_gets_a_413_and_no_100_continue(server):
+    headers = {"Content-Length": 10**12, "Expect": "100-continue", "Content-Type": "application/json"}
+    with connect(server) as sock:
+        sock.sendall(request_head("POST", PREDICT, headers))
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"the request body has 1000000000000 bytes; the limit is 65536" in answer
+
+
+def test_a_chunked_body_is_refused_with_413_before_it_ends(server):
+    chunk = b"%x\r\n%s\r\n" % (16 * 1024, b" " * 16 * 1024)
+    with connect(server) as sock:
+        sock.sendall(request_head("POST", PREDICT, {"Transfer-Encoding": "chunked"}))
+        try:
+            for _ in range(3 * MAX_BODY_BYTES // (16 * 1024)):  # three times the limit, and never the last chunk
+                sock.sendall(chunk)
+        except OSError:
+            pass  # the server answered and closed before all of it went
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"the limit is 65536" in answer
+    assert answers(server)
+
+
+def test_a_body_over_the_limit_sent_whole_gets_413_on_a_connection_that_stays_open(server):
+    with httpx.Client(timeout=WAIT_S) as client:
+        response = client.post(server.url + PREDICT, content=b" " * (MAX_BODY_BYTES + 1))
+        assert response.status_code == 413
+        assert response.json()["error"] == f"the request body has {MAX_BODY_BYTES + 1} bytes; the limit is 65536"
+        assert client.post(server.url + PREDICT, json={"instances": [ZEROS]}).status_code == 200
+
+
+def test_a_full_batch_queue_sheds_requests_with_503_and_retry_after_and_never_hangs(server):
+    body = {"instances": [ZEROS]}
+
+    def burst():
+        """Requests from MAX_CONNECTIONS clients at once; the answers, or None when none was shed for a full queue."""
+        statuses = []
+
+        def client() -> None:
+            with httpx.Client(timeout=WAIT_S) as http:
+                for _ in range(20):
+                    response = http.post(server.url + PREDICT, json=body)
+                    statuses.append((response.status_code, response.headers.get("Retry-After"), response.text))
+
+        threads = [threading.Thread(target=client) for _ in range(MAX_CONNECTIONS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return statuses if any("the batch queue is full" in text for _, _, text in statuses) else None
+
+    statuses = wait_for(burst, "a request shed by the full batch queue")
+    assert {status for status, _, _ in statuses} <= {200, 503}
+    assert {retry for status, retry, _ in statuses if status == 503} == {str(RETRY_AFTER_S)}
+    assert answers(server)
