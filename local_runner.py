@@ -25,7 +25,7 @@ FLAGS_ENV = "PIPELINE_FLAGS"
 
 def run(config: config_lib.PipelineConfig) -> None:
     """Runs ``create_pipeline(config)`` to completion with LocalDagRunner; raises on failure."""
-    from tfx import v1 as tfx
+    from pipeline import tfx_api as tfx
 
     # Checked in this order so that a bad input leaves nothing behind.
     verified = check_inputs(config)

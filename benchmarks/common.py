@@ -1,20 +1,34 @@
-"""What the pipeline benchmarks share: flags, a fresh output root, MNIST prepared once, timed runs."""
+"""What the pipeline benchmarks share: flags, a fresh output root, MNIST prepared once, timed runs, MLMD readings."""
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from typing import NamedTuple, Sequence
 
 from data import prepare
+from inspection import history, results
+from inspection.store import open_store
+from models.features import ACCURACY
 from pipeline import flags
 
 
-def timed_run(pipeline_args: list) -> float:
-    """Runs the local pipeline in a new process; returns its wall time in seconds."""
-    start = time.perf_counter()
+class TimedRun(NamedTuple):
+    """One pipeline process: its wall time and when it started and ended (seconds since the epoch)."""
+
+    wall: float
+    started: float
+    ended: float
+
+
+def timed_run(pipeline_args: list) -> TimedRun:
+    """Runs the local pipeline in a new process, as a user does (imports included); returns its times."""
+    started = time.time()
     subprocess.run([sys.executable, "-m", "local_runner", *pipeline_args], check=True)
-    return time.perf_counter() - start
+    ended = time.time()
+    return TimedRun(ended - started, started, ended)
 
 
 def setup(argv, description: str, prefix: str) -> tuple:
@@ -26,9 +40,29 @@ def setup(argv, description: str, prefix: str) -> tuple:
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mnist-source", required=True, help="folder of MNIST IDX files")
     parser.add_argument("--output-root", default="", help="default: a new temporary folder")
+    parser.add_argument("--repeats", type=int, default=1, help="cold runs per side (medians and ranges are printed)")
     args, pipeline_flags = parser.parse_known_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     output_root = args.output_root or tempfile.mkdtemp(prefix=prefix)
     pipeline_args = ["--dataset", "mnist", "--output-root", output_root, *pipeline_flags]
     config = flags.parse_args(pipeline_args)
-    prepare.prepare("mnist", config.data_root, source=args.mnist_source)
+    prepare.prepare("mnist", config.data_root, source=args.mnist_source, overwrite=True)
     return args, pipeline_args, config, output_root
+
+
+def evaluation(metadata_path: str, pipeline_name: str, run_id: str = "latest") -> tuple:
+    """(accuracy, split name, example count or None) of a run's Evaluator, from MLMD."""
+    store = open_store(metadata_path)
+    run = history.get_run(store, pipeline_name, run_id, with_output="ModelEvaluation")
+    metrics = results.evaluation_metrics(store, run.run_id)
+    count = metrics["overall"].get(results.EXAMPLE_COUNT)  # the TFX example's EvalConfig counts none
+    return metrics["overall"][ACCURACY], metrics["split"], None if count is None else int(count)
+
+
+def spread(values: Sequence[float], fmt: str = "{:.1f}") -> str:
+    """``median (min-max)`` of ``values``, or the one value."""
+    if len(values) == 1:
+        return fmt.format(values[0])
+    low, high = min(values), max(values)
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(low)}-{fmt.format(high)})"

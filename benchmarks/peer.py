@@ -2,16 +2,20 @@
 
     python -m benchmarks.peer --mnist-source ../shared/datasets/mnist-10k [pipeline flags]
 
-Runs, each in a fresh process so imports count as they do for a user:
+Runs ``--repeats`` rounds (default 1; report with 3), each step in a fresh process so imports
+count as they do for a user, every round in new output folders (cold) on the same data:
 1. this project's pipeline, cold, with tuning (its default);
 2. the same pipeline with the search space's default hyperparameters (``--tuning-mode off``;
    data components come from the cache, so this costs only training and evaluation);
 3. ``tfx/examples/mnist/mnist_pipeline_native_keras.py`` from the installed tfx, unchanged, on
    the same images converted to the features it reads (``image_floats`` in [-0.5, 0.5],
    ``image_class``), with its own BeamDagRunner and Beam settings.
+It prints the median and range of each side's wall time and accuracy, naming the split each
+side's Evaluator measured: this project's test split, the example's own eval split.
 """
 
 import os
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -19,11 +23,8 @@ import time
 
 import numpy as np
 
-from benchmarks.common import setup, timed_run
+from benchmarks.common import evaluation, setup, spread, timed_run
 from data import sources
-from inspection import history, results
-from inspection.store import open_store
-from models.features import ACCURACY
 
 PEER_NAME = "mnist_native_keras"
 PEER_SCRIPT = textwrap.dedent(
@@ -72,34 +73,45 @@ def run_peer(root: str, data_root: str) -> float:
     return time.perf_counter() - start
 
 
-def accuracy(metadata_path: str, pipeline_name: str) -> tuple:
-    """(eval accuracy, eval example count as text) of the pipeline's latest run, from its Evaluator in MLMD."""
-    store = open_store(metadata_path)
-    overall = results.evaluation_metrics(store, history.latest_run(store, pipeline_name).run_id)["overall"]
-    count = overall.get(results.EXAMPLE_COUNT)  # the TFX example's EvalConfig does not count examples
-    return overall[ACCURACY], "n/a" if count is None else str(int(count))
+def repeat(flags: list, config, output_root: str, index: int) -> dict:
+    """One round: this project cold (tuned), the same store re-run untuned, then the TFX example cold."""
+    root = os.path.join(output_root, f"round-{index}")
+    ours_flags = [*flags, "--output-root", root, "--data-root", config.data_root]
+    ours = timed_run(ours_flags).wall
+    ours_metadata = os.path.join(root, "metadata", config.pipeline_name, "metadata.db")
+    tuned = evaluation(ours_metadata, config.pipeline_name)
+    untuned_wall = timed_run([*ours_flags, "--tuning-mode", "off"]).wall
+    untuned = evaluation(ours_metadata, config.pipeline_name)
+    peer_root = os.path.join(root, "peer")
+    peer = run_peer(peer_root, os.path.join(output_root, "peer-data"))
+    peer_result = evaluation(os.path.join(peer_root, "metadata.db"), PEER_NAME)
+    print(f"round {index}: this project {ours:.1f} s, {tuned[1]} accuracy {tuned[0]:.4f}; "
+          f"TFX example {peer:.1f} s, {peer_result[1]} accuracy {peer_result[0]:.4f}", flush=True)  # fmt: skip
+    return dict(ours=ours, tuned=tuned, untuned_wall=untuned_wall, untuned=untuned, peer=peer, peer_result=peer_result)
 
 
 def main(argv=None) -> int:
-    """Runs both pipelines and prints wall time and accuracy side by side."""
+    """Runs both pipelines --repeats times, cold on the same data, and prints medians and ranges side by side."""
     args, flags, config, output_root = setup(argv, __doc__, "tfx-peer-bench-")
-    peer_root = os.path.join(output_root, "peer")
-    write_peer_data(args.mnist_source, os.path.join(peer_root, "data"))
+    write_peer_data(args.mnist_source, os.path.join(output_root, "peer-data"))
+    rounds = [repeat(flags, config, output_root, index) for index in range(1, args.repeats + 1)]
 
-    ours = timed_run(flags)
-    tuned, ours_examples = accuracy(config.metadata_path, config.pipeline_name)
-    untuned_time = timed_run([*flags, "--tuning-mode", "off"])
-    untuned, _ = accuracy(config.metadata_path, config.pipeline_name)
-    peer = run_peer(peer_root, os.path.join(peer_root, "data"))
-    peer_accuracy, peer_examples = accuracy(os.path.join(peer_root, "metadata.db"), PEER_NAME)
+    def column(key: str, item: int | None = None) -> list:
+        return [r[key] if item is None else r[key][item] for r in rounds]
 
-    print(f"\n=== peer benchmark on {args.mnist_source} (output {output_root}) ===")
-    print(f"{'pipeline':44s}{'wall s':>8s}{'accuracy':>10s}{'eval n':>8s}")
-    print(f"{'this project (convnet, tuned), cold':44s}{ours:8.1f}{tuned:10.4f}{ours_examples:>8s}")
-    print(f"{'tfx/examples/mnist (Dense MLP), cold':44s}{peer:8.1f}{peer_accuracy:10.4f}{peer_examples:>8s}")
-    print(f"wall-time ratio (this project / TFX example): {ours / peer:.2f}x")
-    print(f"this project, default hyperparameters: accuracy {untuned:.4f} (rerun wall {untuned_time:.1f} s)")
-    print(f"this project, after tuning:            accuracy {tuned:.4f}")
+    ours, peer = column("ours"), column("peer")
+    (_, split, count), (_, peer_split, _) = rounds[0]["tuned"], rounds[0]["peer_result"]
+    print(f"\n=== peer benchmark on {args.mnist_source}, {args.repeats} cold run(s) per side, median (range) ===")
+    print(f"this project (convnet, tuned):  wall {spread(ours)} s, accuracy {spread(column('tuned', 0), '{:.4f}')}"
+          f" on its {split} split ({count} examples, never used for training or selection)")  # fmt: skip
+    peer_accuracy = spread(column("peer_result", 0), "{:.4f}")
+    print(f"tfx/examples/mnist (Dense MLP): wall {spread(peer)} s, accuracy {peer_accuracy} on its {peer_split} split")
+    ratio = statistics.median(ours) / statistics.median(peer)
+    print(f"wall-time ratio (this project / TFX example), medians: {ratio:.2f}x")
+    print(f"this project, default hyperparameters (--tuning-mode off, re-run on the cached data): "
+          f"accuracy {spread(column('untuned', 0), '{:.4f}')}, wall {spread(column('untuned_wall'))} s")  # fmt: skip
+    print(f"this project, tuned hyperparameters:                                                  "
+          f"accuracy {spread(column('tuned', 0), '{:.4f}')}")  # fmt: skip
     return 0
 
 

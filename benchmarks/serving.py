@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 
 from serving import versions
-from serving.process import ServerProcess
+from serving.process import ServerProcess, copy_broken_version
 
 MODEL_NAME = "bench"
 WARMUP_REQUESTS = 200
@@ -74,23 +74,10 @@ def run_load(url: str, body: bytes, requests: int, clients: int) -> tuple:
     return wall, np.array(latencies)
 
 
-def rss_mb(pid: int) -> float:
-    """The resident memory of process ``pid`` in MiB (Linux)."""
-    with open(f"/proc/{pid}/status") as f:
-        (line,) = [line for line in f if line.startswith("VmRSS:")]
-    return int(line.split()[1]) / 1024
-
-
-def version_states(server: ServerProcess) -> dict:
-    """Each version's state, as GET /v1/models/{name} reports it."""
-    statuses = httpx.get(f"{server.url}/v1/models/{MODEL_NAME}", timeout=60).json()["model_version_status"]
-    return {int(s["version"]): s["state"] for s in statuses}
-
-
 def wait_for_state(server: ServerProcess, version: int, state: str, timeout_s: float = 600) -> None:
     """Polls the server until ``version`` is in ``state``; RuntimeError after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
-    while version_states(server).get(version) != state:
+    while server.version_states().get(version, ("",))[0] != state:
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting for version {version} to be {state}:\n{server.log()[-3000:]}")
         time.sleep(0.1)
@@ -116,28 +103,24 @@ def print_load(server: ServerProcess, image_shape, args) -> None:
 def print_memory(server: ServerProcess, image_shape, args, source: str, serving_dir: str) -> None:
     """The server's RSS across many requests, hot swaps and failed loads."""
     url = f"{server.url}/v1/models/{MODEL_NAME}:predict"
-    before = rss_mb(server.pid)
+    before = server.memory_mb()
     run_load(url, request_body(image_shape, 1), args.memory_requests, max(args.clients))
-    after = rss_mb(server.pid)
+    after = server.memory_mb()
     print(f"  RSS over {args.memory_requests} requests: {before:7.1f} -> {after:7.1f} MiB ({after - before:+.1f})")
     version = max(versions.list_versions(serving_dir))
-    before = rss_mb(server.pid)
+    before = server.memory_mb()
     for _ in range(args.swaps):
         old, version = version, version + 1
         shutil.copytree(source, os.path.join(serving_dir, str(version)))
         wait_for_state(server, old, "END")  # freed, once the new version serves
-    after = rss_mb(server.pid)
+    after = server.memory_mb()
     print(f"  RSS over {args.swaps} hot swaps:     {before:7.1f} -> {after:7.1f} MiB ({after - before:+.1f})")
-    before = rss_mb(server.pid)
+    before = server.memory_mb()
     for _ in range(args.swaps):
         version += 1
-        broken = os.path.join(serving_dir, str(version))
-        shutil.copytree(source, broken)
-        data = [name for name in os.listdir(os.path.join(broken, versions.VARIABLES_DIR)) if ".data-" in name]
-        with open(os.path.join(broken, versions.VARIABLES_DIR, data[0]), "r+b") as f:
-            f.truncate(16)  # a truncated checkpoint: the load fails after building the model's functions
+        copy_broken_version(source, os.path.join(serving_dir, str(version)))
         wait_for_state(server, version, "END")
-    after = rss_mb(server.pid)
+    after = server.memory_mb()
     print(f"  RSS over {args.swaps} failed loads:  {before:7.1f} -> {after:7.1f} MiB ({after - before:+.1f})")
 
 

@@ -1,9 +1,10 @@
-"""What a training run reports per epoch: loss, eval accuracy, examples/second, learning rate.
+"""What training and tuning report: per epoch loss, accuracy, examples/second, learning rate; per trial its score.
 
 ``EpochLog`` writes one JSON line per finished epoch to ``epochs.jsonl`` in the Trainer's model
 run folder (next to its TensorBoard logs), adds ``examples_per_second`` to the logs TensorBoard
-writes, and logs one readable line. Epochs are numbered from 1, as Keras prints them; a run
-resumed from a backup starts after the last epoch it had finished.
+writes, and logs one line. Epochs are numbered from 1, as Keras prints them; a run resumed from a
+backup starts after the last epoch it had finished. ``TrialLog``, mixed into a KerasTuner tuner,
+does the same per trial in ``trials.jsonl`` next to the Tuner's TensorBoard logs.
 """
 
 import json
@@ -17,6 +18,26 @@ from absl import logging
 from models import features
 
 EPOCHS_FILE = "epochs.jsonl"
+TRIALS_FILE = "trials.jsonl"
+
+
+def describe_epoch(record: dict) -> str:
+    """One epoch record as a line: ``epoch 3: loss 0.1315, eval accuracy 0.9800, 3227 examples/s, lr 0.0027, 2.5 s``."""
+    accuracy = record.get("eval_accuracy")
+    return (
+        f"epoch {record['epoch']}: loss {record['loss']:.4f}, eval accuracy "
+        f"{'n/a' if accuracy is None else f'{accuracy:.4f}'}, {record['examples_per_second']:.0f} examples/s, "
+        f"lr {record['learning_rate']:.2g}, {record['seconds']:.1f} s"
+    )
+
+
+def describe_trial(record: dict) -> str:
+    """One trial record as a line: ``trial 2/3: score 0.9710 (best 0.9800), 2.1 s, {values}``."""
+    values = ", ".join(f"{name}={value:.3g}" for name, value in record["values"].items())
+    return (
+        f"trial {record['trial']}/{record['of']}: score {record['score']:.4f} (best {record['best_score']:.4f}), "
+        f"{record['seconds']:.1f} s, {values}"
+    )
 
 
 def learning_rate(optimizer) -> float:
@@ -57,15 +78,46 @@ class EpochLog(keras.callbacks.Callback):
         }
         record = {key: None if value is None else float(value) for key, value in record.items()}
         record["epoch"] = epoch + 1
-        logging.info("epoch %s", json.dumps(record))
+        logging.info("%s", describe_epoch(record))
         if self.path:
-            with tf.io.gfile.GFile(self.path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            _append(self.path, record)
 
 
-def read_epochs(log_dir: str) -> list:
-    """The epoch records a Trainer wrote into ``log_dir`` (its model run folder), in order."""
-    path = os.path.join(log_dir, EPOCHS_FILE)
+def _append(path: str, record: dict) -> None:
+    with tf.io.gfile.GFile(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+class TrialLog:
+    """Mixed into a KerasTuner tuner: a record and a log line per finished trial (values, score, best so far)."""
+
+    log_dir = ""  # where trials.jsonl goes; empty: the log line only
+
+    def on_trial_begin(self, trial):
+        """Starts the trial's clock."""
+        self._trial_started = time.perf_counter()
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        """Records the trial once the oracle has scored it."""
+        super().on_trial_end(trial)
+        (best,) = self.oracle.get_best_trials(1) or [None]
+        record = {
+            "trial": int(trial.trial_id) + 1,
+            "of": self.oracle.max_trials,
+            "values": trial.hyperparameters.values,
+            "score": trial.score,
+            "best_score": best.score if best else None,
+            "seconds": time.perf_counter() - self._trial_started,
+        }
+        logging.info("%s", describe_trial(record))
+        if self.log_dir:
+            _append(os.path.join(self.log_dir, TRIALS_FILE), record)
+
+
+def read_records(log_dir: str, name: str = EPOCHS_FILE) -> list:
+    """The records a Trainer (``epochs.jsonl``, in its model run folder) or Tuner (``trials.jsonl``) wrote, in order."""
+    path = os.path.join(log_dir, name)
     if not tf.io.gfile.exists(path):
         return []
     with tf.io.gfile.GFile(path) as f:

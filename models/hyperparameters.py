@@ -14,8 +14,9 @@ DEFAULTS = {
     "conv_filters": ("DISCRETE", [16, 32, 48], 32),
     "kernel_size": ("DISCRETE", [3, 5], 3),
     "dense_units": ("DISCRETE", [64, 128, 256], 128),
-    "dropout": ("DOUBLE", (0.1, 0.5, "LINEAR"), 0.3),
-    "learning_rate": ("DOUBLE", (3e-4, 3e-3, "LOG"), 1e-3),
+    "dropout": ("DOUBLE", (0.1, 0.5, "LINEAR"), 0.2),
+    # The peak of the one-cycle schedule (models/model.py).
+    "learning_rate": ("DOUBLE", (5e-4, 5e-3, "LOG"), 2e-3),
 }
 
 

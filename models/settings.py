@@ -52,7 +52,9 @@ class TuningSettings(ComponentSettings):
     batch_size: int = 64
     seed: int = 42
     max_trials: int = 3
-    tuner_epochs: int = 2
+    tuner_epochs: int = 1
+    # Training examples each trial sees (0: all of them).
+    tuner_examples: int = 2048
     tuner_algorithm: str = "random"
     # AI Platform-style params replacing ranges of the search space (models.tuning).
     search_space: list = dataclasses.field(default_factory=list)
@@ -68,7 +70,7 @@ class TrainingSettings(ComponentSettings):
     num_classes: int = 10
     batch_size: int = 64
     seed: int = 42
-    epochs: int = 20
+    epochs: int = 6
     early_stopping_patience: int = 4
     # Values the Trainer uses when no hyperparameters artifact is wired in (tuning mode "file").
     fixed_hyperparameters: dict = dataclasses.field(default_factory=dict)

@@ -14,7 +14,7 @@ import tensorflow_transform as tft
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
-from models import devices, features, inputs
+from models import callbacks, devices, features, inputs
 from models import model as model_lib
 from models.hyperparameters import ALGORITHMS, DEFAULTS, HyperparameterError, default_params
 from models.settings import TuningSettings
@@ -56,25 +56,54 @@ def with_values(values: dict) -> keras_tuner.HyperParameters:
     return hp
 
 
-def make_tuner(settings: TuningSettings, directory: str, strategy) -> keras_tuner.Tuner:
-    """The KerasTuner oracle named by ``settings.tuner_algorithm`` over ``settings.search_space``."""
+class DefaultsFirstOracle(keras_tuner.oracles.RandomSearchOracle):
+    """Random search whose first trial is the search space's defaults.
+
+    So the best a search reports is never worse than the defaults by its own objective: the
+    budget can only buy an improvement (the benchmark shows both side by side).
+    """
+
+    def populate_space(self, trial_id):
+        """The defaults while they are untried, then random values."""
+        defaults = dict(self.hyperparameters.values)
+        if not self._duplicate(defaults):
+            return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING, "values": defaults}
+        return super().populate_space(trial_id)
+
+
+class RandomSearch(callbacks.TrialLog, keras_tuner.Tuner):
+    """Random search from the defaults (``DefaultsFirstOracle``), logging every trial."""
+
+
+class BayesianSearch(callbacks.TrialLog, keras_tuner.BayesianOptimization):
+    """KerasTuner's Bayesian optimisation, logging every trial."""
+
+
+class HyperbandSearch(callbacks.TrialLog, keras_tuner.Hyperband):
+    """KerasTuner's Hyperband, logging every trial."""
+
+
+def make_tuner(settings: TuningSettings, directory: str, strategy, total_steps: int) -> keras_tuner.Tuner:
+    """The KerasTuner search named by ``settings.tuner_algorithm`` over ``settings.search_space``.
+
+    Every trial's model trains for ``total_steps`` on its one-cycle schedule.
+    """
+    hyperparameters = search_space(settings.search_space)
     common = dict(
-        hypermodel=lambda hp: model_lib.build_model(hp, settings.image_shape, settings.num_classes),
-        hyperparameters=search_space(settings.search_space),
-        objective=OBJECTIVE,
-        seed=settings.seed,
+        hypermodel=lambda hp: model_lib.build_model(hp, settings.image_shape, settings.num_classes, total_steps),
         directory=directory,
         project_name="search",
         overwrite=True,
         distribution_strategy=strategy,
     )
+    search = dict(hyperparameters=hyperparameters, objective=OBJECTIVE, seed=settings.seed)
     if settings.tuner_algorithm == "random":
-        return keras_tuner.RandomSearch(max_trials=settings.max_trials, **common)
+        return RandomSearch(oracle=DefaultsFirstOracle(max_trials=settings.max_trials, **search), **common)
     if settings.tuner_algorithm == "bayesian":
-        return keras_tuner.BayesianOptimization(max_trials=settings.max_trials, **common)
+        return BayesianSearch(max_trials=settings.max_trials, **search, **common)
     if settings.tuner_algorithm == "hyperband":
         # Hyperband sizes its own brackets from the epoch budget rather than a trial count.
-        return keras_tuner.Hyperband(max_epochs=max(2, settings.tuner_epochs), factor=HYPERBAND_FACTOR, **common)
+        return HyperbandSearch(max_epochs=max(2, settings.tuner_epochs), factor=HYPERBAND_FACTOR, **search, **common)
     raise HyperparameterError(f"tuner_algorithm must be one of {ALGORITHMS}, got {settings.tuner_algorithm!r}")
 
 
@@ -88,13 +117,23 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     settings = TuningSettings.from_custom_config(fn_args.custom_config)
     keras.utils.set_random_seed(settings.seed)
     strategy = devices.strategy(devices.visible_gpus())
+    replicas = strategy.num_replicas_in_sync
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    train_set, eval_set = inputs.datasets(fn_args, tf_transform_output, settings, strategy.num_replicas_in_sync)
-    tuner = make_tuner(settings, fn_args.working_dir, strategy)
-    callbacks = []
+    # Trials train on a subset: enough to rank candidates, a fraction of the Trainer's cost.
+    examples = inputs.count_examples(fn_args.train_files)
+    if settings.tuner_examples:
+        examples = min(examples, settings.tuner_examples)
+    train_set, eval_set = inputs.datasets(fn_args, tf_transform_output, settings, replicas, train_limit=examples)
+    total_steps = inputs.steps_per_epoch(examples, settings, replicas) * settings.tuner_epochs
+    tuner = make_tuner(settings, fn_args.working_dir, strategy, total_steps)
+    log_dir = ""
     if settings.tensorboard_dir:
-        # KerasTuner gives every trial its own subfolder of this log_dir.
+        # One folder per search; KerasTuner gives every trial its own subfolder of it.
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=os.path.join(settings.tensorboard_dir, stamp)))
-    fit_kwargs = {"x": train_set, "validation_data": eval_set, "epochs": settings.tuner_epochs, "verbose": 2}
-    return TunerFnResult(tuner=tuner, fit_kwargs={**fit_kwargs, "callbacks": callbacks})
+        log_dir = os.path.join(settings.tensorboard_dir, stamp)
+    tuner.log_dir = log_dir
+    fit_callbacks = [callbacks.EpochLog(devices.global_batch_size(settings.batch_size, replicas), log_dir)]
+    if log_dir:
+        fit_callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir))
+    fit_kwargs = {"x": train_set, "validation_data": eval_set, "epochs": settings.tuner_epochs, "verbose": 0}
+    return TunerFnResult(tuner=tuner, fit_kwargs={**fit_kwargs, "callbacks": fit_callbacks})

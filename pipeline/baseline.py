@@ -9,8 +9,9 @@ inputs fully cached, and a new model is still held against the one serving befor
 from typing import Dict, List, Optional
 
 from tfx import types
-from tfx import v1 as tfx
 from tfx.dsl.input_resolution.strategies import latest_blessed_model_strategy
+
+from pipeline import tfx_api as tfx
 
 MODEL = "model"
 MODEL_BLESSING = "model_blessing"

@@ -5,7 +5,7 @@ in the orchestrator's own process (what LocalDagRunner needs); ``cloud.component
 swaps in Vertex Training, a Vertex endpoint and runtime parameters. The DAG is the same.
 """
 
-from tfx import v1 as tfx
+from pipeline import tfx_api as tfx
 
 
 class ComponentFactory:

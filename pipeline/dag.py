@@ -9,12 +9,12 @@ import os
 from typing import NamedTuple
 
 import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
 
 from data.layout import EVAL, SPLITS, TEST, TRAIN, input_patterns
 from models import features
 from models.settings import TrainingSettings, TransformSettings, TuningSettings
 from pipeline import baseline
+from pipeline import tfx_api as tfx
 from pipeline.components import ComponentFactory
 from pipeline.config import PipelineConfig
 from pipeline.fingerprint import code_version
@@ -67,6 +67,7 @@ def tuning_settings(config: PipelineConfig) -> TuningSettings:
         seed=config.seed,
         max_trials=config.tuner_max_trials,
         tuner_epochs=config.tuner_epochs,
+        tuner_examples=config.tuner_examples,
         tuner_algorithm=config.tuner_algorithm,
         search_space=config.search_space_params,
         tensorboard_dir=os.path.join(config.pipeline_root, "Tuner", "tensorboard"),

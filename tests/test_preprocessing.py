@@ -1,12 +1,14 @@
 """``preprocessing_fn`` run for real through tf.Transform's AnalyzeAndTransformDataset."""
 
 import numpy as np
+import pytest
+import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata
 from tfx.utils import io_utils
 
 from models import features
-from models.preprocessing import preprocessing_fn
+from models.preprocessing import decode_images, preprocessing_fn
 from pipeline import config as config_lib
 
 
@@ -32,19 +34,29 @@ def instance(key: str, image: np.ndarray, label: int) -> dict:
     }
 
 
-def test_decodes_and_scales_pixels_and_passes_the_label_through(tmp_path):
+def test_transform_keeps_the_raw_bytes_and_the_label_and_decoding_scales_them(tmp_path):
     rng = np.random.default_rng(1)
     images = [rng.integers(0, 256, (8, 8, 1), dtype=np.uint8) for _ in range(3)]
     images[0][0, 0, 0], images[0][7, 7, 0] = 0, 255
     instances = [instance(f"k{i}", image, i + 4) for i, image in enumerate(images)]
     transformed = transform(instances, config_lib.SCHEMAS["digits"], (8, 8, 1), str(tmp_path))
     assert len(transformed) == 3
-    image_xf = features.transformed_name(features.IMAGE)
-    label_xf = features.transformed_name(features.LABEL)
     for row, image, label in zip(transformed, images, (4, 5, 6), strict=True):
-        pixels = np.asarray(row[image_xf], dtype=np.float32).reshape(8, 8, 1)
-        np.testing.assert_allclose(pixels, image / 255.0, rtol=1e-6)
-        assert int(np.ravel(row[label_xf])[0]) == label
-    first = np.asarray(transformed[0][image_xf]).ravel()
-    assert first[0] == 0.0 and first[-1] == 1.0
-    assert set(transformed[0]) == {image_xf, label_xf}  # keys, shapes and raw bytes are not model inputs
+        # Stored compactly: one byte per pixel, not a float32.
+        assert row[features.IMAGE_XF] == image.tobytes()
+        assert int(np.ravel(row[features.LABEL_XF])[0]) == label
+    assert set(transformed[0]) == {features.IMAGE_XF, features.LABEL_XF}  # keys and shapes are not model inputs
+    batch = tf.constant([row[features.IMAGE_XF] for row in transformed])
+    decoded = decode_images(batch, (8, 8, 1)).numpy()
+    assert decoded.shape == (3, 8, 8, 1) and decoded.dtype == np.float32
+    np.testing.assert_allclose(decoded, np.stack(images) / 255.0, rtol=1e-6)
+    assert decoded[0, 0, 0, 0] == 0.0 and decoded[0, 7, 7, 0] == 1.0
+    np.testing.assert_allclose(decode_images(batch[0], (8, 8, 1)).numpy(), decoded[0])  # one image too
+
+
+def test_images_with_the_wrong_byte_count_stop_transform(tmp_path):
+    good = np.zeros((8, 8, 1), np.uint8)
+    short = instance("short", good, 1)
+    short[features.IMAGE] = [good.tobytes()[:-3]]
+    with pytest.raises(Exception, match="image bytes do not match image_shape"):
+        transform([instance("ok", good, 0), short], config_lib.SCHEMAS["digits"], (8, 8, 1), str(tmp_path))

@@ -100,7 +100,7 @@ def test_file_mode_needs_a_file_and_modes_and_algorithms_are_checked(tmp_path):
 )  # fmt: skip
 def test_the_configured_algorithm_drives_the_search(tmp_path, algorithm, oracle):
     settings = TuningSettings(image_shape=(8, 8, 1), num_classes=10, tuner_algorithm=algorithm, max_trials=2)
-    tuner = tuning.make_tuner(settings, str(tmp_path), devices.strategy([]))
+    tuner = tuning.make_tuner(settings, str(tmp_path), devices.strategy([]), total_steps=10)
     assert isinstance(tuner.oracle, oracle)
 
 
@@ -146,4 +146,4 @@ def test_without_gpus_it_stays_on_the_default_strategy_in_float32(restore_policy
 def tuning_model(shape):
     from models import model as model_lib
 
-    return model_lib.build_model(tuning.search_space(), shape, num_classes=10)
+    return model_lib.build_model(tuning.search_space(), shape, num_classes=10, total_steps=10)
