@@ -9,6 +9,9 @@ request gets back exactly its own rows of the batch's outputs. When more than
 ``max_enqueued_batches`` batches' worth of instances wait, a request is refused (``QueueFull``,
 a 503 with Retry-After) rather than queued without bound.
 
+Each time a version's batch holds more requests than any before it, one log line says so: how far
+requests are being merged, in at most ``max_batch_size`` lines a version.
+
 The queue lives on the server's event loop and only the model call runs in a batch thread, so
 there are no locks: every method but the model call runs on the loop.
 """
@@ -17,12 +20,15 @@ import asyncio
 import collections
 import dataclasses
 import functools
+import logging
 from concurrent.futures import Executor
 from typing import Callable, Deque, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from console.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 Outputs = Dict[str, np.ndarray]
 
@@ -63,12 +69,19 @@ class _Task:
 
 
 class Batcher:
-    """Batches ``run`` (one version's predict) for requests on one event loop; ``executor`` runs the batches."""
+    """Batches ``run`` (one version's predict) for requests on one event loop; ``executor`` runs the batches.
 
-    def __init__(self, run: Callable[[List[bytes]], Outputs], options: BatchingOptions, executor: Executor):
+    ``name`` says whose batches they are in the log.
+    """
+
+    def __init__(
+        self, run: Callable[[List[bytes]], Outputs], options: BatchingOptions, executor: Executor, name: str = "model"
+    ):
         self._run = run
         self._options = options
         self._executor = executor
+        self._name = name
+        self._most_requests = 1  # the most requests one batch has held (a batch of one is not worth a line)
         self._queue: Deque[_Task] = collections.deque()
         self._queued = 0  # instances in the queue
         self._running = 0  # batches in the executor
@@ -97,6 +110,11 @@ class Batcher:
                     return
             batch = self._take()
             images = [image for task in batch for image in task.images]
+            if len(batch) > self._most_requests:
+                self._most_requests = len(batch)
+                log.info(
+                    "%s: a batch of %d requests (%d instances), the most so far", self._name, len(batch), len(images)
+                )
             self._running += 1
             future = loop.run_in_executor(self._executor, self._run, images)
             future.add_done_callback(functools.partial(self._finish, batch, loop))
@@ -119,6 +137,10 @@ class Batcher:
     def _finish(self, batch: List[_Task], loop: asyncio.AbstractEventLoop, done: asyncio.Future) -> None:
         """Hands each request its rows of the batch's outputs (or the batch's error), then starts the next batch."""
         self._running -= 1
+        if done.cancelled():  # its executor was shut down before it ran (exception() would raise): no batch runs
+            for task in batch:
+                task.future.cancel()
+            return
         error = done.exception()
         outputs = None if error is not None else done.result()
         start = 0

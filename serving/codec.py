@@ -12,9 +12,9 @@ an optional ``"signature_name"``. One instance is one image, sent as any of:
 
 Base64 may use the standard or the URL-safe alphabet, with or without padding and line breaks.
 A bare ``{"b64": ...}`` is read as a PNG when it starts with the PNG signature (its header must
-declare the model's height and width, and at most ``max_image_pixels`` pixels, before anything is
-decoded), as raw pixels when it has exactly height*width*channels bytes, and otherwise as a
-tf.Example. PNG is the one image format taken: raw pixels and PNG are lossless, as digits need. With
+declare the model's height and width, and only the chunks that make its pixels are decoded:
+serving/images.py), as raw pixels when it has exactly height*width*channels bytes, and otherwise
+as a tf.Example. PNG is the one image format taken: raw pixels and PNG are lossless, as digits need. With
 ``"signature_name": "serving_default"`` it is always a tf.Example (what TF Serving does with this
 model), with ``"serving_image"`` always an image; a named input must then belong to that signature.
 Columnar ``"inputs"`` is a list of instances or ``{"image": [...]}`` / ``{"examples": [...]}``.
@@ -33,13 +33,13 @@ from google.protobuf import message
 
 from models import features
 from serving.images import (
-    DEFAULT_MAX_IMAGE_PIXELS,
     PNG_SIGNATURE,
     InputError,
     decode_b64,
     kind_of,
     pixel_array,
     png_pixels,
+    quoted,
     shape_text,
 )
 from serving.model import ServedModel
@@ -56,9 +56,7 @@ PIXELS = "pixels"
 EXAMPLE = "example"
 
 
-def parse_request(
-    body: bytes, model: ServedModel, max_instances: int, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
-) -> Tuple[List[bytes], bool]:
+def parse_request(body: bytes, model: ServedModel, max_instances: int) -> Tuple[List[bytes], bool]:
     """Decodes a predict request to raw pixel bytes per instance; returns them and whether it was columnar."""
     try:
         request = json.loads(body)
@@ -69,18 +67,20 @@ def parse_request(
     if (ROWS in request) == (COLUMNS in request):
         raise InputError(f'the request needs exactly one of "{ROWS}" (row format) or "{COLUMNS}" (columnar format)')
     kind = signature_kind(request.get(SIGNATURE_NAME, ""), model)
-    limits = (max_instances, max_image_pixels)
     if ROWS in request:
-        return decode_batch(request[ROWS], ROWS, model, kind, *limits), False
+        return decode_batch(request[ROWS], ROWS, model, kind, max_instances), False
     inputs = request[COLUMNS]
     if not isinstance(inputs, dict):
-        return decode_batch(inputs, COLUMNS, model, kind, *limits), True
+        return decode_batch(inputs, COLUMNS, model, kind, max_instances), True
     names = (model.image_input, model.examples_input)
     if len(inputs) != 1 or next(iter(inputs)) not in names:
-        raise InputError(f'"{COLUMNS}" must name one input, {" or ".join(map(repr, names))}; got {sorted(inputs)}')
+        given = ", ".join(map(quoted, sorted(inputs)[:3])) + (", ..." if len(inputs) > 3 else "")
+        raise InputError(
+            f'"{COLUMNS}" must name one input, {" or ".join(map(repr, names))}; got {len(inputs)}: {given}'
+        )
     ((name, values),) = inputs.items()
     values = [{name: value} for value in values] if isinstance(values, list) else values
-    return decode_batch(values, f"{COLUMNS}.{name}", model, kind, *limits), True
+    return decode_batch(values, f"{COLUMNS}.{name}", model, kind, max_instances), True
 
 
 def signature_kind(signature_name, model: ServedModel) -> Optional[str]:
@@ -90,14 +90,12 @@ def signature_kind(signature_name, model: ServedModel) -> Optional[str]:
     kinds = {"": None, model.image_signature: PIXELS, model.examples_signature: EXAMPLE}
     if signature_name not in kinds:
         raise InputError(
-            f"unknown signature_name {signature_name!r}: this model has {sorted(name for name in kinds if name)}"
+            f"unknown signature_name {quoted(signature_name)}: this model has {sorted(name for name in kinds if name)}"
         )
     return kinds[signature_name]
 
 
-def decode_batch(
-    values, where: str, model: ServedModel, kind: Optional[str], max_instances: int, max_image_pixels: int
-) -> List[bytes]:
+def decode_batch(values, where: str, model: ServedModel, kind: Optional[str], max_instances: int) -> List[bytes]:
     """Checks the batch's size and decodes each instance; errors name the instance's index."""
     if not isinstance(values, list):
         raise InputError(f"{where} must be a list of instances, got {kind_of(values)}")
@@ -108,31 +106,29 @@ def decode_batch(
     decoded = []
     for index, value in enumerate(values):
         try:
-            decoded.append(decode_instance(value, model, kind, max_image_pixels))
+            decoded.append(decode_instance(value, model, kind))
         except InputError as e:
             raise InputError(f"{where}[{index}]: {e}") from None
     return decoded
 
 
-def decode_instance(
-    value, model: ServedModel, kind: Optional[str] = None, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
-) -> bytes:
+def decode_instance(value, model: ServedModel, kind: Optional[str] = None) -> bytes:
     """The raw uint8 HWC pixel bytes of one instance (any form in the module docstring)."""
     if isinstance(value, dict) and len(value) == 1 and B64 not in value:
         ((name, inner),) = value.items()
         named = {model.image_input: PIXELS, model.examples_input: EXAMPLE}
         if name not in named:
             raise InputError(
-                f"unknown input {name!r}: an instance is a pixel array, {{{B64!r}: ...}}, "
+                f"unknown input {quoted(name)}: an instance is a pixel array, {{{B64!r}: ...}}, "
                 f"{{{model.image_input!r}: ...}} or {{{model.examples_input!r}: {{{B64!r}: ...}}}}"
             )
         if kind is not None and named[name] != kind:
-            raise InputError(f"input {name!r} does not belong to the requested signature")
-        return _decode_value(inner, model, named[name], max_image_pixels)
-    return _decode_value(value, model, kind, max_image_pixels)
+            raise InputError(f"input {quoted(name)} does not belong to the requested signature")
+        return _decode_value(inner, model, named[name])
+    return _decode_value(value, model, kind)
 
 
-def _decode_value(value, model: ServedModel, kind: Optional[str], max_image_pixels: int) -> bytes:
+def _decode_value(value, model: ServedModel, kind: Optional[str]) -> bytes:
     """Decodes a pixel array or a ``{"b64": ...}`` read as ``kind``."""
     if isinstance(value, list):
         if kind == EXAMPLE:
@@ -144,7 +140,7 @@ def _decode_value(value, model: ServedModel, kind: Optional[str], max_image_pixe
     if kind == EXAMPLE:
         return _example_pixels(data, model)
     if data.startswith(PNG_SIGNATURE):
-        return png_pixels(data, model.image_shape, max_image_pixels)
+        return png_pixels(data, model.image_shape)
     if len(data) == model.image_bytes:
         return data
     if kind == PIXELS:

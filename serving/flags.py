@@ -58,13 +58,18 @@ def parser(description: str) -> argparse.ArgumentParser:
     defaults = Limits()
     limits.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="413 past it")
     limits.add_argument("--max-instances", type=int, default=defaults.max_instances, help="per request")
-    limits.add_argument("--max-image-pixels", type=int, default=defaults.max_image_pixels, help="per PNG")
     limits.add_argument(
         "--header-timeout", type=float, default=defaults.header_timeout, help="seconds from the first byte"
     )
     limits.add_argument("--body-timeout", type=float, default=defaults.body_timeout, help="seconds from the headers")
     limits.add_argument("--idle-timeout", type=float, default=defaults.idle_timeout, help="seconds of silence")
     limits.add_argument("--max-connections", type=int, default=defaults.max_connections, help="503 past it")
+    limits.add_argument(
+        "--max-buffered-body-bytes",
+        type=int,
+        default=defaults.max_buffered_body_bytes,
+        help="request bodies held at once, all connections together: 503 past it",
+    )
     batching = p.add_argument_group("batching (TF Serving's --enable_batching and its parameters)")
     batching.add_argument("--enable-batching", action="store_true", help="merge concurrent requests into one call")
     options = BatchingOptions()
@@ -88,11 +93,16 @@ def settings(args: argparse.Namespace) -> Settings:
     """The settings ``args`` make; UsageError naming the first bad flag."""
     if not os.path.isdir(args.serving_dir):
         raise UsageError(f"--serving-dir {args.serving_dir}: no such folder")
-    positive = ["poll_seconds", "max_body_bytes", "max_instances", "max_image_pixels", "header_timeout"]
-    positive += ["body_timeout", "idle_timeout", "max_connections"]
+    positive = ["poll_seconds", "max_body_bytes", "max_instances", "header_timeout"]
+    positive += ["body_timeout", "idle_timeout", "max_connections", "max_buffered_body_bytes"]
     for name in positive:
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.max_buffered_body_bytes < args.max_body_bytes:
+        raise UsageError(
+            f"--max-buffered-body-bytes ({args.max_buffered_body_bytes}) must hold at least one body of "
+            f"--max-body-bytes ({args.max_body_bytes})"
+        )
     for name in ("tensorflow_intra_op_parallelism", "tensorflow_inter_op_parallelism"):
         if getattr(args, name) < 0:
             raise UsageError(
@@ -114,7 +124,7 @@ def batching_loader(options: BatchingOptions) -> Callable[[int, str], ServedMode
 
     def load_batched(version: int, path: str) -> ServedModel:
         model = load(version, path)
-        model.batcher = Batcher(model.predict, options, executor)
+        model.batcher = Batcher(model.predict, options, executor, f"version {version}")
         return model
 
     return load_batched

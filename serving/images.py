@@ -1,10 +1,13 @@
 """The bytes of one image value: a pixel array, base64 text, a PNG; and InputError for what a client got wrong.
 
 A PNG's size is read from its IHDR chunk, which the PNG standard fixes as the first chunk with
-the width and height at bytes 16 to 24, and checked against the pixel limit and the model's shape
-before anything is decoded. Pillow's ``Image.open`` is not used for that: it is lazy about the
-pixels but inflates every compressed text chunk (zTXt, iCCP) before the image data, up to 64 MB
-for one small file.
+the width and height at bytes 16 to 24, and checked against the model's shape before anything is
+decoded. Then its chunks are walked with ``struct`` and only those that make the pixels (IHDR,
+PLTE, tRNS, IDAT, IEND) are handed to the decoder, with at most what the model's pixel count can
+need of image data. Every other chunk is dropped unread: libpng (``tf.io.decode_png``), like
+Pillow's ``Image.open``, inflates each compressed text or colour-profile chunk (zTXt, iTXt, iCCP)
+in full, up to 8 MB each, so that a 300 KB PNG cost 300 MB; none of them changes the pixels
+TensorFlow decodes (it applies no gamma or colour profile).
 """
 
 import base64
@@ -20,9 +23,13 @@ import tensorflow as tf
 from console.errors import UsageError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-DEFAULT_MAX_IMAGE_PIXELS = 1 << 20  # a megapixel; a PNG must also have the model's own height and width
 _IHDR = struct.Struct(">I4sII")  # the first chunk's length and type, then width and height (big-endian)
 _IHDR_LENGTH = 13
+_CHUNK_HEAD = struct.Struct(">I4s")  # a chunk's data length and type; its data and a 4-byte CRC follow
+_CRC_BYTES = 4
+_PIXEL_CHUNKS = frozenset([b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND"])  # what decoding the pixels reads
+_MAX_BYTES_PER_PIXEL = 8  # 16-bit RGBA, PNG's widest pixel
+QUOTED_CHARACTERS = 40  # how much of a client's string an error message repeats
 # Which characters a base64 text may hold: the standard alphabet or the URL-safe one (RFC 4648).
 _NOT_STANDARD = re.compile(r"[^A-Za-z0-9+/=]")
 _NOT_URLSAFE = re.compile(r"[^A-Za-z0-9\-_=]")
@@ -113,27 +120,60 @@ def _describe(value) -> str:
         return f"{str(value).lower()} (a boolean)"
     if isinstance(value, int):
         return f"{value}, outside 0..255"
-    if isinstance(value, (float, str)):
-        return f"{value!r} ({kind_of(value)})"
+    if isinstance(value, str):
+        return f"{quoted(value)} (a string)"
+    if isinstance(value, float):
+        return f"{value!r} (a number)"
     return kind_of(value)
 
 
-def png_pixels(data: bytes, shape: Tuple[int, int, int], max_pixels: int) -> bytes:
-    """The pixels of a PNG of the model's ``shape`` (converted to its channels); the header is checked first."""
+def png_pixels(data: bytes, shape: Tuple[int, int, int]) -> bytes:
+    """The pixels of a PNG of the model's ``shape`` (converted to its channels); its chunks are checked first."""
     if len(data) < len(PNG_SIGNATURE) + _IHDR.size:
         raise InputError(f"bad PNG: {len(data)} bytes end before its IHDR header")
     length, chunk, width, height = _IHDR.unpack_from(data, len(PNG_SIGNATURE))
     if chunk != b"IHDR" or length != _IHDR_LENGTH:
         raise InputError("bad PNG: its first chunk is not an IHDR header")
-    if width * height > max_pixels:
-        raise InputError(f"the PNG is {height}x{width} ({width * height:,} pixels); the limit is {max_pixels:,} pixels")
     if (height, width) != tuple(shape[:2]):
         raise InputError(f"the PNG is {height}x{width}, the model takes {shape[0]}x{shape[1]}")
     try:
-        image = tf.io.decode_png(data, channels=shape[2], dtype=tf.uint8).numpy()
+        image = tf.io.decode_png(_pixel_chunks(data, height, width), channels=shape[2], dtype=tf.uint8).numpy()
     except tf.errors.InvalidArgumentError as e:
         raise InputError(f"bad PNG: {e.message}") from None
     return image.tobytes()
+
+
+def _pixel_chunks(data: bytes, height: int, width: int) -> bytes:
+    """The PNG rebuilt from the chunks that make its pixels (see the module docstring), up to its IEND chunk."""
+    # The most image data a height x width PNG can need: every row of the widest pixels with its filter byte
+    # (twice, for Adam7 interlacing's extra rows and an encoder that compresses nothing), and some slack.
+    max_image_data = 2 * height * (2 + width * _MAX_BYTES_PER_PIXEL) + 1024
+    kept, offset, image_data = [PNG_SIGNATURE], len(PNG_SIGNATURE), 0
+    while True:
+        if offset + _CHUNK_HEAD.size > len(data):
+            raise InputError(f"bad PNG: its {len(data)} bytes end without an IEND chunk")
+        length, kind = _CHUNK_HEAD.unpack_from(data, offset)
+        end = offset + _CHUNK_HEAD.size + length + _CRC_BYTES
+        if end > len(data):
+            raise InputError(f"bad PNG: chunk {kind!r} at byte {offset} runs past its end at byte {len(data)}")
+        if kind == b"IDAT":
+            image_data += length
+            if image_data > max_image_data:
+                raise InputError(
+                    f"bad PNG: more than {max_image_data:,} bytes of image data, the most {height}x{width} pixels need"
+                )
+        if kind in _PIXEL_CHUNKS:
+            kept.append(data[offset:end])
+        if kind == b"IEND":
+            return b"".join(kept)
+        offset = end
+
+
+def quoted(text: str) -> str:
+    """A client's string for an error message: quoted, and cut short when long (the message stays small)."""
+    if len(text) <= QUOTED_CHARACTERS:
+        return repr(text)
+    return f"{text[:QUOTED_CHARACTERS]!r}... ({len(text)} characters)"
 
 
 def shape_text(shape) -> str:

@@ -12,25 +12,31 @@ HTTP/1.1 protocol (h11):
   ``max_body_bytes`` (413) from its Content-Length before sending ``100 Continue``, and stops
   reading one that keeps coming at twice the limit;
 * connections: past ``max_connections``, a connection's request is answered 503 with Retry-After
-  and the connection closed, so that a flood is shed rather than queued.
+  and the connection closed, so that a flood is shed rather than queued;
+* memory: the bodies that all requests hold at once, counted from each one's Content-Length or as
+  it arrives, stay within ``max_buffered_body_bytes`` (``BodyBudget``); a request past it gets a 503
+  with Retry-After and its connection is closed.
 
-When the server closes a connection whose request body it has not read (a 413 or 408), it shuts
-down its sending side and discards what the client still sends for up to ``idle_timeout`` s
-(RFC 9112 section 9.6, "lingering close"), so that the client reads the answer, not a reset.
+An answer given while the client is still sending a body nobody read (a 413 or 408, or a 404 or a
+status GET that never reads one) ends the connection: the server shuts down its sending side and
+discards what the client still sends for up to ``idle_timeout`` s (RFC 9112 section 9.6,
+"lingering close"), so that the client reads the answer, not a reset.
 """
 
 import asyncio
+import contextlib
 import dataclasses
 import json
-from typing import Dict, Optional
+import re
+from typing import Callable, Dict, Iterator, Optional
 
 import h11
 from starlette.requests import ClientDisconnect, Request
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from serving.images import DEFAULT_MAX_IMAGE_PIXELS
-
 RETRY_AFTER_S = 1  # what a shed request is told
+# HTTP's grammar for Content-Length: str.isdigit() would also take Unicode digits such as "²", which int() rejects.
+_DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,11 +45,11 @@ class Limits:
 
     max_body_bytes: int = 8 * 1024 * 1024
     max_instances: int = 1024
-    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     idle_timeout: float = 5.0
     max_connections: int = 512
+    max_buffered_body_bytes: int = 256 * 1024 * 1024
 
 
 class RequestError(Exception):
@@ -56,9 +62,15 @@ class RequestError(Exception):
         self.headers = headers or {}
 
 
-def shed(message: str) -> RequestError:
-    """A 503 for a saturated server, with Retry-After."""
-    return RequestError(503, f"{message}; retry in {RETRY_AFTER_S} s", {"Retry-After": str(RETRY_AFTER_S)})
+def error_body(message: str) -> bytes:
+    """TF Serving's error body, ``{"error": "..."}``, for every error the server answers."""
+    return json.dumps({"error": message}).encode()
+
+
+def shed(message: str, headers: Optional[Dict[str, str]] = None) -> RequestError:
+    """A 503 for a saturated server, with Retry-After (and ``headers``)."""
+    headers = {"Retry-After": str(RETRY_AFTER_S), **(headers or {})}
+    return RequestError(503, f"{message}; retry in {RETRY_AFTER_S} s", headers)
 
 
 class ClientGone(Exception):
@@ -68,24 +80,60 @@ class ClientGone(Exception):
 CLOSE = {"Connection": "close"}
 
 
-async def read_body(request: Request, limits: Limits) -> bytes:
-    """The request body, or RequestError 413 (too big) or 408 (too slow); ClientGone when the client left.
+class BodyBudget:
+    """The request body bytes all requests together hold in memory, and the most they may (a 503 past it).
+
+    Used on the event loop only, so it needs no lock.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.held = 0
+
+    @contextlib.contextmanager
+    def share(self) -> Iterator[Callable[[int], None]]:
+        """One request's share, freed when the block ends; it yields ``grow_to(size)``, which raises a 503 (the
+        connection closed: the body is left unread) when the share cannot grow to ``size`` bytes."""
+        taken = 0
+
+        def grow_to(size: int) -> None:
+            nonlocal taken
+            if size <= taken:
+                return
+            if self.held + size - taken > self.limit:
+                message = f"the server holds {self.held:,} bytes of request bodies and its limit is {self.limit:,}"
+                raise shed(message, CLOSE)
+            self.held += size - taken
+            taken = size
+
+        try:
+            yield grow_to
+        finally:
+            self.held -= taken
+
+
+async def read_body(request: Request, limits: Limits, grow_to: Callable[[int], None]) -> bytes:
+    """The request body, or RequestError 413 (too big), 408 (too slow) or 503; ClientGone when the client left.
 
     A body over the limit whose client is already sending it is read, and dropped, up to twice the
     limit, so that the client gets the 413 on a connection it can keep; past that, and whenever
-    the client waits for ``100 Continue``, the 413 comes at once and the connection closes.
+    the client waits for ``100 Continue``, the 413 comes at once and the connection closes. What is
+    kept counts against the server's ``BodyBudget`` through ``grow_to``: the declared length at once.
     """
     limit = limits.max_body_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    header = request.headers.get("content-length", "")
+    declared = int(header) if _DIGITS.fullmatch(header) else 0  # 0: chunked, counted as it arrives
+    if declared > limit:
         waiting = request.headers.get("expect", "").lower() == "100-continue"
-        if waiting or int(declared) > 2 * limit:
-            raise RequestError(413, f"the request body has {int(declared)} bytes; the limit is {limit}", CLOSE)
+        if waiting or declared > 2 * limit:
+            raise RequestError(413, f"the request body has {declared} bytes; the limit is {limit}", CLOSE)
+    else:
+        grow_to(declared)
     # A timer that cancels this task, rather than anyio.fail_after: that costs more than reading a small body.
     task, expired = asyncio.current_task(), []
     timer = asyncio.get_running_loop().call_later(limits.body_timeout, lambda: expired.append(task.cancel()))
     try:
-        return await _read_within(request, limit)
+        return await _read_within(request, limit, grow_to)
     except asyncio.CancelledError:
         if not expired:
             raise
@@ -96,12 +144,13 @@ async def read_body(request: Request, limits: Limits) -> bytes:
         timer.cancel()
 
 
-async def _read_within(request: Request, limit: int) -> bytes:
+async def _read_within(request: Request, limit: int, grow_to: Callable[[int], None]) -> bytes:
     """The body up to ``limit`` bytes (see ``read_body``)."""
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size <= limit:
+            grow_to(size)
             chunks.append(chunk)
         elif size > 2 * limit:
             raise RequestError(413, f"the request body passed {size} bytes; the limit is {limit}", CLOSE)
@@ -117,7 +166,7 @@ def protocol_class(limits: Limits) -> type:
 
 def _raw_response(status: str, message: str) -> bytes:
     """A complete HTTP/1.1 response that closes the connection, for when no request is there to answer."""
-    body = json.dumps({"error": message}).encode()
+    body = error_body(message)
     head = f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
     return f"{head}connection: close\r\n\r\n".encode() + body
 
@@ -142,13 +191,21 @@ class LimitedH11Protocol(H11Protocol):
             self._wrapped.discard(len(data))
             return
         idle = self.cycle is None or self.cycle.response_complete
-        if idle and self._header_timer is None and self.conn.their_state is not h11.SEND_BODY:
+        if idle and self._header_timer is None:
             self._header_timer = self.loop.call_later(self.limits.header_timeout, self._headers_too_slow)
         cycle = self.cycle
         super().data_received(data)
         if self.cycle is not cycle and self._header_timer is not None:  # the headers are in: a new request
             self._header_timer.cancel()
             self._header_timer = None
+
+    def on_response_complete(self) -> None:
+        """Closes, lingering, when the client is still sending a body the answer did not read; else keeps alive."""
+        # A route that answers without the body (a status GET, a 404 or 405) leaves the client sending it. uvicorn
+        # would read on, and its first byte stops the keep-alive timer with no other running: open forever.
+        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
+            self.transport.close()
+        super().on_response_complete()
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
         """Stops this connection's timers."""
@@ -168,7 +225,7 @@ class LimitedH11Protocol(H11Protocol):
     async def _shed(self, scope, receive, send) -> None:
         """The ASGI app of a connection past the cap: 503 with Retry-After, then close."""
         error = shed(f"the server is at its limit of {self.limits.max_connections} connections")
-        body = json.dumps({"error": error.message}).encode()
+        body = error_body(error.message)
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         headers += [(b"retry-after", error.headers["Retry-After"].encode()), (b"connection", b"close")]
         await send({"type": "http.response.start", "status": 503, "headers": headers})
@@ -198,11 +255,11 @@ class _Transport:
             self._pending.append(data)
 
     def _flush(self) -> None:
-        """Writes what ``write`` gathered."""
+        """Writes what ``write`` gathered, unless closing or lingering (writing after ``write_eof`` raises)."""
         if self._pending:
             data = b"".join(self._pending)
             self._pending.clear()
-            if not self._transport.is_closing():
+            if not self.is_closing():
                 self._transport.write(data)
 
     def close(self) -> None:

@@ -1,17 +1,19 @@
 """Which versions are loaded: the serving folder polled, the version policy applied, versions swapped in and out.
 
-A version is loaded and warmed up in full before one assignment publishes the new set of served
-versions, so a request (which reads the set once) finishes on the version it started with. A
-version is loaded once its files stop changing between two polls; one that fails to load is
-logged, skipped until its files change, and the versions already served keep serving.
+A version is loaded and warmed up in full before one assignment publishes it among the served
+versions, and only then is it reported AVAILABLE; a request (which reads the set once) finishes on
+the version it started with. A version is loaded once its files stop changing between two polls;
+one that fails to load is logged, skipped until its files change, and the versions already served
+keep serving.
 
 Unloading follows TF Serving's availability-preserving rule: a version the policy no longer
-selects is unloaded only once every selected version is served; a version whose folder is gone
-is unloaded at once, and the policy picks again among what is left on disk. TensorFlow's loaded
-objects are full of reference cycles, which CPython frees only in a full garbage collection; the
-manager runs one after each unload and failed load, then hands the freed heap back to the system
-(glibc's ``malloc_trim``, which would otherwise keep it for reuse), so resident memory stays flat
-across hot swaps.
+selects is unloaded only once every selected version is served; a version whose folder is gone is
+unloaded as soon as a version the policy selects among those left on disk serves, or none is left
+to load, so deleting the newest version falls back to the one before with no moment of nothing
+served. TensorFlow's loaded objects are full of reference cycles, which CPython frees only in a
+full garbage collection; the manager runs one after each unload and failed load, then hands the
+freed heap back to the system (glibc's ``malloc_trim``, which would otherwise keep it for reuse),
+so resident memory stays flat across hot swaps.
 """
 
 import ctypes
@@ -33,6 +35,9 @@ LOADING = "LOADING"
 AVAILABLE = "AVAILABLE"
 UNLOADING = "UNLOADING"
 END = "END"
+# Versions gone from disk and from memory whose END the status still reports (the newest of them): without a bound,
+# a server that sees a push a day would report every version it ever served.
+ENDED_KEPT = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +66,7 @@ class ModelManager:
         self._served: Dict[int, ServedModel] = {}
         self._status: Dict[int, VersionStatus] = {}
         self._unloading: Dict[int, weakref.ref] = {}  # unloaded versions some request may still hold
+        self._on_disk: Set[int] = set()  # the versions found by the last poll
         self._seen: Dict[int, Tuple] = {}  # each version's fingerprint at the last poll that looked at it
         self._failed: Dict[int, Tuple] = {}  # the fingerprint a version failed to load with
         self._ignored: Set[str] = set()  # folders already logged as not versions
@@ -74,7 +80,7 @@ class ModelManager:
         return self._served
 
     def status(self) -> Dict[int, VersionStatus]:
-        """Every version this manager has loaded, tried to load or unloaded, with its state."""
+        """The state of each version on disk or in memory, and of the ``ENDED_KEPT`` newest others that ended."""
         return self._status
 
     def get(self, version: Optional[int] = None) -> Optional[ServedModel]:
@@ -91,11 +97,13 @@ class ModelManager:
         """
         changed = self._reconcile(settle)
         self.collect()  # out here, where no frame of the poll holds an unloaded version any more
+        self._forget_ended()
         return changed
 
     def _reconcile(self, settle: bool) -> bool:
         """One poll's loads and unloads (see ``poll``)."""
         found, ignored = versions.scan(self.serving_dir)
+        self._on_disk = set(found)
         self._log_ignored(ignored)
         served = self._served
         wanted = self.policy.select(v for v in found if v in served or self._failed.get(v) != self._stamp(v, found))
@@ -111,8 +119,10 @@ class ModelManager:
             if model is not None:
                 loaded[version] = model
         gone = set(served) - set(found)
-        keep_unwanted = waiting or not wanted <= set(served) | set(loaded)
-        kept = {v: m for v, m in served.items() if v not in gone and (v in wanted or keep_unwanted)}
+        pending = waiting or not wanted <= set(served) | set(loaded)  # a selected version does not serve yet
+        # A deleted version still answers while a selected one is on its way and none serves: no outage on rollback.
+        keep_gone = pending and not wanted & (set(served) | set(loaded))
+        kept = {v: m for v, m in served.items() if (v in wanted or pending) and (v not in gone or keep_gone)}
         self._served = {**kept, **loaded}
         self._seen = {v: s for v, s in self._seen.items() if v in found}
         self._failed = {v: s for v, s in self._failed.items() if v in found}
@@ -128,7 +138,7 @@ class ModelManager:
         return versions.fingerprint(found[version]) if version in self._failed else ()
 
     def _load(self, version: int, path: str, stamp: Tuple) -> Optional[ServedModel]:
-        """Loads one version; on failure logs it, records it as failed and returns None."""
+        """Loads one version and serves it at once; on failure logs it, records it as failed and returns None."""
         self._set_status(version, VersionStatus(LOADING))
         try:
             model = self._loader(version, path)
@@ -140,6 +150,9 @@ class ModelManager:
             self._set_status(version, VersionStatus(END, str(err)))
             self._garbage = True  # what the failed load built is in reference cycles
             return None
+        # Served before it is reported AVAILABLE, and before the poll's other loads: what the poll unloads waits
+        # for the end of the poll, so the served set only grows here.
+        self._served = {**self._served, version: model}
         self._set_status(version, VersionStatus(AVAILABLE))
         log.info("serving version %d from %s (image shape %s)", version, path, model.image_shape)
         return model
@@ -157,6 +170,13 @@ class ModelManager:
                 if version not in self._served:  # not pushed again and loaded since
                     self._set_status(version, VersionStatus(END))
                 log.info("version %d unloaded", version)
+
+    def _forget_ended(self) -> None:
+        """Drops the status of versions that ended and are gone from disk, but for the newest ``ENDED_KEPT``."""
+        ended = sorted(v for v, status in self._status.items() if status.state == END and v not in self._on_disk)
+        forgotten = set(ended[:-ENDED_KEPT])
+        if forgotten:
+            self._status = {v: status for v, status in self._status.items() if v not in forgotten}
 
     def _set_status(self, version: int, status: VersionStatus) -> None:
         """Records ``version``'s state (copy on write, for readers in other threads)."""

@@ -18,7 +18,6 @@ from typing import List, Tuple
 
 from console.errors import UsageError, run_command
 from serving import codec, versions
-from serving.images import DEFAULT_MAX_IMAGE_PIXELS
 from serving.model import ModelError, load
 
 
@@ -71,13 +70,11 @@ def main(argv=None) -> int:
     parser.add_argument("--json-instances", required=True, help="newline-delimited JSON, or {'instances': [...]}")
     parser.add_argument("--signature-name", default="", help="as in a request; default: the file's, else per instance")
     parser.add_argument("--batch-size", type=int, default=256, help="instances per model call")
-    parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS, help="per PNG")
     args = parser.parse_args(argv)
 
     def body() -> None:
-        for flag in ("batch_size", "max_image_pixels"):
-            if getattr(args, flag) < 1:
-                raise UsageError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+        if args.batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
         try:
             version, path = versions.resolve(args.model_dir)
         except FileNotFoundError as err:
@@ -94,7 +91,7 @@ def main(argv=None) -> int:
             images = []
             for where, value in located[start : start + args.batch_size]:
                 try:
-                    images.append(codec.decode_instance(value, model, kind, args.max_image_pixels))
+                    images.append(codec.decode_instance(value, model, kind))
                 except codec.InputError as e:
                     raise codec.InputError(f"{where}: {e}") from None
             for prediction in codec.row_response(model.predict(images))["predictions"]:

@@ -1,15 +1,29 @@
 """Runs ``python -m serving.server`` in a child process on a free loopback port (benchmark and tests)."""
 
+import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
-from typing import IO, List, Optional
+from typing import IO, Dict, List, Optional, Tuple
 
 import httpx
 
+from serving.versions import VARIABLES_DIR
+
 # Importing TensorFlow and loading the model take tens of seconds on a busy machine.
 READY_TIMEOUT_S = 600.0
+
+
+def copy_broken_version(source: str, destination: str) -> None:
+    """Copies the version folder ``source`` to ``destination`` with its variables cut short: a version whose load
+    fails only after the model's functions are built, the costliest failure to clean up after."""
+    shutil.copytree(source, destination)
+    variables = os.path.join(destination, VARIABLES_DIR)
+    (data,) = [name for name in os.listdir(variables) if ".data-" in name]
+    with open(os.path.join(variables, data), "r+b") as f:
+        f.truncate(16)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -59,6 +73,7 @@ class ServerProcess:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
+                self.stop()  # closes the log file: ``__exit__`` does not run when ``__enter__`` raises
                 raise RuntimeError(f"the server exited with {self._process.returncode}:\n{self.log()}")
             try:
                 if httpx.get(f"{self.url}/v1/models/{self.model_name}", timeout=5).status_code == 200:
@@ -80,11 +95,27 @@ class ServerProcess:
                 self._process.wait()
         if self._log_file is not None:
             self._log_file.close()
+            self._log_file = None
 
     @property
     def pid(self) -> int:
         """The server's process id."""
         return self._process.pid
+
+    def version_states(self) -> Dict[int, Tuple[str, str]]:
+        """Each version's state and error message, as ``GET /v1/models/{name}`` reports them."""
+        response = httpx.get(f"{self.url}/v1/models/{self.model_name}", timeout=READY_TIMEOUT_S)
+        response.raise_for_status()
+        return {
+            int(s["version"]): (s["state"], s["status"]["error_message"])
+            for s in response.json()["model_version_status"]
+        }
+
+    def memory_mb(self, field: str = "VmRSS") -> float:
+        """A memory figure of the server in MiB from /proc (Linux): ``VmRSS`` resident now, ``VmHWM`` its peak."""
+        with open(f"/proc/{self.pid}/status") as f:
+            (line,) = [line for line in f if line.startswith(f"{field}:")]
+        return int(line.split()[1]) / 1024
 
     def log(self) -> str:
         """What the server has printed so far."""

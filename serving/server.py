@@ -30,7 +30,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from console.errors import run_command
 from serving import codec, flags
 from serving.batching import QueueFull
-from serving.limits import ClientGone, Limits, RequestError, protocol_class, read_body, shed
+from serving.images import quoted
+from serving.limits import (
+    BodyBudget,
+    ClientGone,
+    Limits,
+    RequestError,
+    error_body,
+    protocol_class,
+    read_body,
+    shed,
+)
 from serving.manager import ModelManager
 from serving.model import ServedModel
 from serving.versions import version_of
@@ -43,9 +53,9 @@ PREDICT_VERB = "predict"
 INLINE_BODY_BYTES = 64 * 1024
 
 
-def error_response(status: int, message: str, headers: Optional[dict] = None) -> JSONResponse:
-    """TF Serving's error body, ``{"error": "..."}``."""
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+def error_response(status: int, message: str, headers: Optional[dict] = None) -> Response:
+    """A response with TF Serving's error body, ``{"error": "..."}``."""
+    return Response(error_body(message), status, headers, media_type="application/json")
 
 
 class Endpoint:
@@ -53,6 +63,7 @@ class Endpoint:
 
     def __init__(self, manager: ModelManager, model_name: str, limits: Limits):
         self.manager, self.model_name, self.limits = manager, model_name, limits
+        self.budget = BodyBudget(limits.max_buffered_body_bytes)
 
     def check_name(self, name: str) -> None:
         """RequestError 404 for another model's name, 405 for ``{name}:predict`` asked with GET."""
@@ -60,7 +71,7 @@ class Endpoint:
             return
         if name == f"{self.model_name}:{PREDICT_VERB}":
             raise RequestError(405, f"{PREDICT_VERB} takes POST, not GET", {"Allow": "POST"})
-        raise RequestError(404, f"unknown model {name!r}: this server serves {self.model_name!r}")
+        raise RequestError(404, f"unknown model {quoted(name)}: this server serves {self.model_name!r}")
 
     def version_number(self, version: Optional[str]) -> Optional[int]:
         """The version a path names (None when it names none); RequestError 400 when it is not a version."""
@@ -70,8 +81,9 @@ class Endpoint:
             raise RequestError(405, f"{PREDICT_VERB} takes POST, not GET", {"Allow": "POST"})
         number = version_of(version)
         if number is None:
-            shown = version if len(version) <= 40 else f"{version[:40]}... ({len(version)} characters)"
-            raise RequestError(400, f"a version is a non-negative 64-bit integer in ASCII digits, got {shown!r}")
+            raise RequestError(
+                400, f"a version is a non-negative 64-bit integer in ASCII digits, got {quoted(version)}"
+            )
         return number
 
     def served(self, name: str, version: Optional[str]) -> ServedModel:
@@ -89,7 +101,7 @@ class Endpoint:
     def decode(self, body: bytes, model: ServedModel):
         """The request's images and whether it was columnar; RequestError 400 for a client mistake."""
         try:
-            return codec.parse_request(body, model, self.limits.max_instances, self.limits.max_image_pixels)
+            return codec.parse_request(body, model, self.limits.max_instances)
         except codec.InputError as e:
             raise RequestError(400, str(e)) from None
 
@@ -132,9 +144,10 @@ def create_app(manager: ModelManager, model_name: str, limits: Optional[Limits] 
 
     async def model_predict(request: Request) -> Response:
         """TF Serving's Predict, row or columnar format."""
-        body = await read_body(request, endpoint.limits)
-        path = request.path_params
-        return await endpoint.predict(body, endpoint.served(path["name"], path.get("version")))
+        with endpoint.budget.share() as grow_to:  # the body counts until its request is answered
+            body = await read_body(request, endpoint.limits, grow_to)
+            path = request.path_params
+            return await endpoint.predict(body, endpoint.served(path["name"], path.get("version")))
 
     # Plain Starlette routes, first in line: FastAPI's parameter parsing would cost more than a small predict.
     for path in ("/v1/models/{name}:predict", "/v1/models/{name}/versions/{version}:predict"):
@@ -170,7 +183,7 @@ def add_error_handlers(app: FastAPI, model_name: str) -> None:
     """Every error in TF Serving's body, ``{"error": ...}``: refusals, Starlette's own, and server faults."""
 
     @app.exception_handler(RequestError)
-    async def refused(request: Request, exc: RequestError) -> JSONResponse:
+    async def refused(request: Request, exc: RequestError) -> Response:
         """A refused request: its status, message and headers."""
         return error_response(exc.status, exc.message, exc.headers)
 
@@ -181,9 +194,9 @@ def add_error_handlers(app: FastAPI, model_name: str) -> None:
         return Response(status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def no_route(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def no_route(request: Request, exc: StarletteHTTPException) -> Response:
         """Starlette's own errors (no such route, wrong method) in TF Serving's error body."""
-        message = f"{exc.detail}: {request.method} {request.url.path}"
+        message = f"{exc.detail}: {request.method} {quoted(request.url.path)}"
         if exc.status_code in (404, 405):
             message += (
                 f"; the API is GET /v1/models/{model_name}[/versions/V][/metadata] "
@@ -192,7 +205,7 @@ def add_error_handlers(app: FastAPI, model_name: str) -> None:
         return error_response(exc.status_code, message, exc.headers)
 
     @app.exception_handler(Exception)
-    async def failed(request: Request, exc: Exception) -> JSONResponse:
+    async def failed(request: Request, exc: Exception) -> Response:
         """A 500 that names no internals; the log has the traceback."""
         # Only a server fault gets here (client mistakes are RequestErrors); uvicorn logs the traceback.
         return error_response(500, "internal error: see the server log")

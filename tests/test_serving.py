@@ -4,17 +4,19 @@ test_serving_limits.py has the hostile clients, test_serving_versions.py the ver
 """
 
 import base64
+import gc
 import itertools
 import json
 import os
+import re
 import shutil
-import socket
 import struct
 import subprocess
 import sys
 import threading
 import time
 import types
+import warnings
 import zlib
 
 import httpx
@@ -27,7 +29,7 @@ from models import features
 from models.features import EXAMPLES_SIGNATURE, IMAGE_SIGNATURE
 from serving import predict as predict_cli
 from serving import versions
-from serving.process import ServerProcess
+from serving.process import ServerProcess, copy_broken_version
 from serving.server import VERSION_HEADER
 
 MODEL = "mnist"
@@ -35,7 +37,6 @@ HEIGHT, WIDTH, CHANNELS = 28, 28, 1  # the mnist preset's image shape (checked i
 EXAMPLE_COUNT = 64
 MAX_BODY_BYTES = 1 << 20
 MAX_INSTANCES = 64
-MAX_IMAGE_PIXELS = 4096  # above the model's 28x28, below the PNGs that test the limit
 MAX_BATCH_SIZE = 8
 POLL_SECONDS = 0.2
 EXAMPLES_INPUT = "examples"  # serving_default's input name (models/training.py export)
@@ -118,7 +119,6 @@ def server(served_copy, tmp_path_factory):
     """``python -m serving.server`` on a free loopback port, serving the private copy."""
     log_path = str(tmp_path_factory.mktemp("server-log") / "server.log")
     limits = ["--max-body-bytes", str(MAX_BODY_BYTES), "--max-instances", str(MAX_INSTANCES)]
-    limits += ["--max-image-pixels", str(MAX_IMAGE_PIXELS)]
     # A batch timeout, so that concurrent requests (test_batched_concurrent_requests_...) meet in batches.
     batching = ["--enable-batching", "--max-batch-size", str(MAX_BATCH_SIZE), "--batch-timeout-micros", "2000"]
     with ServerProcess(
@@ -293,6 +293,34 @@ BAD_REQUESTS = [
     pytest.param("GET", f"{STATUS}/versions/1:predict", None, 405, "predict takes POST", id="version-predict-get"),
     pytest.param("POST", STATUS, {"instances": [ZEROS]}, 405, "Method Not Allowed", id="wrong-method"),
     pytest.param("GET", "/v2/models", None, 404, "Not Found", id="unknown-route"),
+    # A client's long string comes back cut short.
+    pytest.param("GET", f"/v2/{'z' * 5000}", None, 404, "(5004 characters)", id="long-unknown-route"),
+    pytest.param("GET", f"/v1/models/{'m' * 5000}", None, 404, "(5000 characters): this server", id="long-model"),
+    pytest.param(
+        "POST",
+        PREDICT,
+        {"instances": [with_pixel("x" * 10_000)]},
+        400,
+        "(10000 characters) (a string)",
+        id="long-pixel",
+    ),
+    pytest.param("POST", PREDICT, {"instances": [{"y" * 10_000: ZEROS}]}, 400, "(10000 characters)", id="long-input"),
+    pytest.param(
+        "POST",
+        PREDICT,
+        {"signature_name": "s" * 10_000, "instances": [ZEROS]},
+        400,
+        "(10000 characters)",
+        id="long-sig",
+    ),
+    pytest.param(
+        "POST",
+        PREDICT,
+        {"inputs": {f"k{i}": [] for i in range(1000)}},
+        400,
+        "got 1000: 'k0', 'k1', 'k10', ...",
+        id="keys",
+    ),
 ]
 
 
@@ -304,6 +332,7 @@ def test_bad_input_gets_a_4xx_saying_why_and_the_server_keeps_serving(
     response = http.request(method, server.url + path, content=content)
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
+    assert len(response.content) < 1024  # the error names what was wrong, without repeating the request
     assert http.post(server.url + PREDICT, json={"instances": [ZEROS]}).status_code == 200
 
 
@@ -319,38 +348,48 @@ def png(height: int, width: int, image_data: bytes) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + header + data + png_chunk(b"IEND", b"")
 
 
-# Each PNG's image data is missing or garbage: only a header checked before decoding gives these messages.
+def with_chunks(data: bytes, chunks: bytes) -> bytes:
+    """The PNG ``data`` with ``chunks`` inserted right after its IHDR chunk."""
+    after_header = len(b"\x89PNG\r\n\x1a\n") + 25  # the signature, then IHDR: length, type, 13 bytes, CRC
+    return data[:after_header] + chunks + data[after_header:]
+
+
+ZEROS_PNG = png(HEIGHT, WIDTH, zlib.compress(bytes(HEIGHT * (1 + WIDTH))))  # each row: filter byte 0, then pixels
+# Each PNG's header or chunks are wrong: only a check made before decoding gives these messages.
 HOSTILE_PNGS = [
-    pytest.param(
-        png(23170, 23170, b""), "the PNG is 23170x23170 (536,848,900 pixels); the limit is 4,096 pixels", id="huge"
-    ),
-    pytest.param(
-        png(65, 64, b"garbage"), "the PNG is 65x64 (4,160 pixels); the limit is 4,096 pixels", id="over-limit"
-    ),
+    pytest.param(png(23170, 23170, b""), "the PNG is 23170x23170, the model takes 28x28", id="huge"),
     pytest.param(png(HEIGHT + 1, WIDTH, b"garbage"), "the PNG is 29x28, the model takes 28x28", id="wrong-size"),
     pytest.param(png(HEIGHT, WIDTH, b"garbage"), "bad PNG", id="right-size-bad-data"),
     pytest.param(png(HEIGHT, WIDTH, b"")[:20], "bad PNG: 20 bytes end before its IHDR header", id="truncated"),
+    pytest.param(ZEROS_PNG[:-12], f"bad PNG: its {len(ZEROS_PNG) - 12} bytes end without an IEND", id="no-iend"),
+    pytest.param(ZEROS_PNG[:-20], "bad PNG: chunk b'IDAT' at byte 33 runs past its end", id="cut-in-image-data"),
+    pytest.param(
+        with_chunks(ZEROS_PNG, png_chunk(b"IDAT", bytes(1 << 16))), "bad PNG: more than", id="too-much-image-data"
+    ),
 ]
 
 
 @pytest.mark.parametrize("data, message", HOSTILE_PNGS)
-def test_a_png_header_is_checked_against_the_pixel_limit_and_the_model_before_decoding(server, http, data, message):
+def test_a_png_header_and_chunks_are_checked_against_the_model_before_decoding(server, http, data, message):
     response = http.post(server.url + PREDICT, json={"instances": [{features.IMAGE: b64(data)}]})
     assert response.status_code == 400, response.text
     assert response.json()["error"].startswith(f"instances[0]: {message}")
     assert http.post(server.url + PREDICT, json={"instances": [ZEROS]}).status_code == 200
 
 
-def test_a_client_that_leaves_mid_body_leaves_no_traceback(server, http):
-    before = len(server.log())
-    for _ in range(3):
-        with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT_S) as client:
-            head = f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
-            client.sendall(head.encode() + b'{"instances": [')
-            time.sleep(POLL_SECONDS)  # let the server start reading the body before the client leaves
-    assert http.post(server.url + PREDICT, json={"instances": [ZEROS]}).status_code == 200
-    logged = server.log()[before:]
-    assert "Traceback" not in logged and "ClientDisconnect" not in logged, logged
+def test_compressed_text_and_profile_chunks_of_a_png_are_dropped_unread(server, http, examples, expected):
+    inflated = 7_900_000  # per chunk: under libpng's 8 MB limit on one chunk, which it would inflate in full
+    text = zlib.compress(b"a" * inflated, 9)
+    bombs = png_chunk(b"zTXt", b"Comment\0\0" + text) * 38 + png_chunk(b"iTXt", b"Comment\0\1\0\0\0" + text)
+    bombs += png_chunk(b"iCCP", b"profile\0\0" + text)
+    index = 4
+    data = with_chunks(tf.io.encode_png(examples.images[index]).numpy(), bombs)
+    assert len(data) < MAX_BODY_BYTES // 2  # about 300 KB, which inflates to 40 x 7.9 MB
+    before = server.memory_mb("VmHWM")  # the server's peak resident memory so far
+    response = http.post(server.url + PREDICT, json={"instances": [{features.IMAGE: b64(data)}]})
+    assert response.status_code == 200, response.text
+    assert_predictions_match(response.json()["predictions"], expected, [index])
+    assert server.memory_mb("VmHWM") - before < 40 * inflated / 4 / 2**20, "the text chunks were inflated"
 
 
 @pytest.fixture(scope="module")
@@ -393,6 +432,9 @@ def test_batched_concurrent_requests_each_get_exactly_their_own_predictions(serv
         thread.join()
     assert len(answered) == clients * requests_each
     assert failures == []
+    # And they were batched: the server logs each batch that holds more requests than any before it.
+    batched = re.findall(rf"version {served_version(server)}: a batch of (\d+) requests", server.log())
+    assert max(map(int, batched), default=1) > 1
 
 
 def test_predict_cli_on_a_newline_delimited_json_instances_file(served_copy, examples, expected, tmp_path):
@@ -440,13 +482,9 @@ def test_predict_cli_on_a_pretty_printed_json_array(served_copy, examples, expec
 
 
 def corrupted_copy(served_copy, root) -> str:
-    """A serving folder whose one version has its variables cut in half."""
+    """A serving folder whose one version has its variables cut short."""
     path = os.path.join(root, "broken", "7")
-    shutil.copytree(served_copy.path, path)
-    (data,) = [f for f in os.listdir(os.path.join(path, versions.VARIABLES_DIR)) if ".data-" in f]
-    data = os.path.join(path, versions.VARIABLES_DIR, data)
-    with open(data, "r+b") as f:
-        f.truncate(os.path.getsize(data) // 2)
+    copy_broken_version(served_copy.path, path)
     return os.path.dirname(path)
 
 
@@ -498,72 +536,99 @@ def test_only_complete_numbered_version_folders_count(tmp_path):
     assert versions.resolve(str(tmp_path)) == (5, str(tmp_path / "5"))
 
 
-def version_states(server, http) -> dict:
-    """Each version GET /v1/models/{name} reports, with its state and error message."""
-    statuses = http.get(server.url + STATUS).json()["model_version_status"]
-    return {int(s["version"]): (s["state"], s["status"]["error_message"]) for s in statuses}
+def test_a_server_that_dies_while_starting_leaves_no_log_file_open(tmp_path):
+    process = ServerProcess(str(tmp_path / "missing"), MODEL, str(tmp_path / "server.log"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(RuntimeError, match="no such folder"):
+            process.start()
+        del process
+        gc.collect()  # an open file left behind warns as it is freed
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
-def served_version(server, http) -> int:
+def served_version(server) -> int:
     """The newest version GET /v1/models/{name} reports AVAILABLE."""
-    return max(v for v, (state, _) in version_states(server, http).items() if state == "AVAILABLE")
+    return max(v for v, (state, _) in server.version_states().items() if state == "AVAILABLE")
 
 
-def test_a_version_that_fails_to_load_is_logged_and_the_old_one_keeps_serving(server, http, served_copy):
-    broken = os.path.join(served_copy.dir, str(served_copy.version + 1))
-    os.makedirs(os.path.join(broken, versions.VARIABLES_DIR))
-    with open(os.path.join(broken, versions.SAVED_MODEL_FILE), "wb") as f:
-        f.write(b"not a SavedModel")
-    wait_for(lambda: f"failed to load version {served_copy.version + 1}" in server.log(), "the failed load's log line")
-    assert served_version(server, http) == served_copy.version
-    state, error = version_states(server, http)[served_copy.version + 1]
+@pytest.fixture(scope="module")
+def new_versions(served_copy):
+    """Version numbers above any a test of this module pushed: each test's push is the newest, whatever ran before."""
+    return itertools.count(served_copy.version + 1)
+
+
+class Traffic:
+    """Unversioned predicts of one image from a thread, one after another, until the block ends; ``results`` holds
+    each answer's status, answering version and body."""
+
+    def __init__(self, server, body: dict):
+        self.server, self.body, self.results = server, body, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._send)
+
+    def _send(self) -> None:
+        with httpx.Client(timeout=120) as client:
+            while not self._stop.is_set():
+                response = client.post(self.server.url + PREDICT, json=self.body)
+                self.results.append((response.status_code, response.headers.get(VERSION_HEADER), response.text))
+
+    def answered_by(self, version: int) -> int:
+        """How many requests ``version`` answered so far."""
+        return sum(1 for _, answered, _ in self.results if answered == str(version))
+
+    def __enter__(self) -> "Traffic":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_a_version_that_fails_to_load_is_logged_and_the_old_one_keeps_serving(server, http, served_copy, new_versions):
+    good, broken = served_version(server), next(new_versions)
+    copy_broken_version(served_copy.path, os.path.join(served_copy.dir, str(broken)))
+    wait_for(lambda: f"failed to load version {broken}" in server.log(), "the failed load's log line")
+    assert served_version(server) == good
+    state, error = server.version_states()[broken]
     assert state == "END" and "cannot load the SavedModel" in error
     assert http.post(server.url + PREDICT, json={"instances": [ZEROS]}).status_code == 200
 
 
 def test_a_newly_pushed_version_is_swapped_in_during_traffic_and_the_old_one_unloaded(
-    server, http, served_copy, examples, expected
+    server, http, served_copy, examples, expected, new_versions
 ):
-    new_version = served_copy.version + 2  # above the broken one the previous test left
+    old, new = served_version(server), next(new_versions)
     index = 5
-    body = {"instances": [examples.images[index].tolist()]}
-    results = []
-    stop = threading.Event()
-
-    def traffic() -> None:
-        with httpx.Client(timeout=120) as client:
-            while not stop.is_set():
-                response = client.post(server.url + PREDICT, json=body)
-                results.append((response.status_code, response.headers.get(VERSION_HEADER), response.text))
-
-    def answered_by(version: int) -> int:
-        return sum(1 for _, answered, _ in results if answered == str(version))
-
-    sender = threading.Thread(target=traffic)
-    sender.start()
-    try:
-        wait_for(lambda: answered_by(served_copy.version) >= 5, "requests to the old version")
+    with Traffic(server, {"instances": [examples.images[index].tolist()]}) as traffic:
+        wait_for(lambda: traffic.answered_by(old) >= 5, "requests to the old version")
         # A plain copy into the final folder, as the Pusher writes: the server must wait for it to finish.
-        shutil.copytree(served_copy.path, os.path.join(served_copy.dir, str(new_version)))
-        wait_for(lambda: served_version(server, http) == new_version, "the server to report the new version")
-        wait_for(lambda: answered_by(new_version) >= 5, "requests to the new version")
-    finally:
-        stop.set()
-        sender.join()
-    assert [r for r in results if r[0] != 200] == []
-    assert {answered for _, answered, _ in results} == {str(served_copy.version), str(new_version)}
-    for _, _, text in results:
+        shutil.copytree(served_copy.path, os.path.join(served_copy.dir, str(new)))
+        wait_for(lambda: served_version(server) == new, "the server to report the new version")
+        wait_for(lambda: traffic.answered_by(new) >= 5, "requests to the new version")
+    assert [r for r in traffic.results if r[0] != 200] == []
+    assert {answered for _, answered, _ in traffic.results} == {str(old), str(new)}
+    for _, _, text in traffic.results:
         assert_predictions_match(json.loads(text)["predictions"], expected, [index])
     # END once the old version's objects are freed: the manager holds only a weak reference to it.
-    wait_for(lambda: version_states(server, http)[served_copy.version][0] == "END", "the old version to be freed")
-    assert f"version {served_copy.version} unloaded" in server.log()
+    wait_for(lambda: server.version_states()[old][0] == "END", "the old version to be freed")
+    assert f"version {old} unloaded" in server.log()
 
 
-def test_when_the_served_version_folder_is_deleted_the_server_falls_back_to_the_newest_left(server, http, served_copy):
-    deleted = served_copy.version + 2  # what the previous test swapped in; below it, one broken and the original
-    shutil.rmtree(os.path.join(served_copy.dir, str(deleted)))
-    wait_for(lambda: served_version(server, http) == served_copy.version, "the fallback to the original version")
-    response = http.post(server.url + PREDICT, json={"instances": [ZEROS]})
-    assert response.status_code == 200 and response.headers[VERSION_HEADER] == str(served_copy.version)
-    wait_for(lambda: version_states(server, http)[deleted][0] == "END", "the deleted version to be freed")
+def test_deleting_the_served_version_falls_back_to_the_newest_left_with_no_request_refused(
+    server, http, served_copy, new_versions
+):
+    fallback, deleted = next(new_versions), next(new_versions)
+    shutil.copytree(served_copy.path, os.path.join(served_copy.dir, str(deleted)))
+    wait_for(lambda: served_version(server) == deleted, "the server to serve the newest version")
+    # Below the served version: the latest policy never loads it, nor looks at its files, until the rollback.
+    shutil.copytree(served_copy.path, os.path.join(served_copy.dir, str(fallback)))
+    with Traffic(server, {"instances": [ZEROS]}) as traffic:
+        wait_for(lambda: traffic.answered_by(deleted) >= 5, "requests to the newest version")
+        shutil.rmtree(os.path.join(served_copy.dir, str(deleted)))
+        wait_for(lambda: traffic.answered_by(fallback) >= 5, "requests to the version left")
+    assert [(status, text) for status, _, text in traffic.results if status != 200] == []
+    assert {answered for _, answered, _ in traffic.results} == {str(deleted), str(fallback)}
+    wait_for(lambda: server.version_states()[deleted][0] == "END", "the deleted version to be freed")
     assert http.post(f"{server.url}{STATUS}/versions/{deleted}:predict", json={"instances": [ZEROS]}).status_code == 404

@@ -155,6 +155,27 @@ def test_a_failed_model_call_fails_every_request_in_its_batch_and_the_next_batch
     assert recorder.calls == [[0], [1, 2]]
 
 
+def test_a_batch_whose_executor_shuts_down_before_it_runs_cancels_its_requests():
+    recorder = Recorder()
+    executor = ThreadPoolExecutor(1)  # one thread for two batch threads: the second batch waits in its queue
+    batcher = Batcher(recorder, BatchingOptions(max_batch_size=1, num_batch_threads=2), executor)
+
+    async def scenario():
+        recorder.hold()
+        first = asyncio.ensure_future(batcher.predict(images(0)))
+        await started(recorder)
+        second = asyncio.ensure_future(batcher.predict(images(1)))
+        await asyncio.sleep(0)
+        executor.shutdown(wait=False, cancel_futures=True)
+        recorder.release.set()
+        return await asyncio.gather(first, second, return_exceptions=True)
+
+    first, second = run(scenario())
+    assert first["number"].tolist() == [0]
+    assert isinstance(second, asyncio.CancelledError)
+    assert recorder.calls == [[0]]
+
+
 @pytest.mark.parametrize(
     "options, message",
     [

@@ -15,7 +15,7 @@ from test_serving import MODEL, POLL_SECONDS, STATUS, WAIT_S, ZEROS, wait_for
 
 from console.errors import UsageError
 from serving import versions
-from serving.manager import AVAILABLE, END, ModelManager
+from serving.manager import AVAILABLE, END, ENDED_KEPT, ModelManager
 from serving.model import load
 from serving.policy import VersionPolicy, parse
 from serving.process import ServerProcess
@@ -56,15 +56,19 @@ def http():
         yield client
 
 
-def states(server, http) -> dict:
+def states(server) -> dict:
     """Each version's state as GET /v1/models/{name} reports it."""
-    statuses = http.get(server.url + STATUS).json()["model_version_status"]
-    return {int(s["version"]): s["state"] for s in statuses}
+    return {version: state for version, (state, _) in server.version_states().items()}
 
 
-def served(server, http) -> set:
+def served(server) -> set:
     """The versions reported AVAILABLE."""
-    return {version for version, state in states(server, http).items() if state == AVAILABLE}
+    return {version for version, state in states(server).items() if state == AVAILABLE}
+
+
+def on_disk(serving_dir) -> list:
+    """The versions in ``serving_dir``, newest first."""
+    return sorted(versions.list_versions(str(serving_dir)), reverse=True)
 
 
 def answered_by(server, http, path: str) -> str:
@@ -75,7 +79,7 @@ def answered_by(server, http, path: str) -> str:
 
 
 def test_the_newest_two_versions_serve_side_by_side_and_a_folder_that_is_no_version_is_ignored(server, http):
-    assert states(server, http) == {3: AVAILABLE, 2: AVAILABLE}
+    assert states(server) == {3: AVAILABLE, 2: AVAILABLE}
     assert answered_by(server, http, f"{STATUS}/versions/2:predict") == "2"
     assert answered_by(server, http, f"{STATUS}/versions/3:predict") == "3"
     assert answered_by(server, http, f"{STATUS}:predict") == "3"
@@ -88,19 +92,23 @@ def test_the_newest_two_versions_serve_side_by_side_and_a_folder_that_is_no_vers
 
 
 def test_a_deleted_version_is_unloaded_and_the_policy_picks_again(server, http, serving_dir):
-    shutil.rmtree(serving_dir / "3")
-    wait_for(lambda: served(server, http) == {1, 2}, "versions 1 and 2 to serve")
-    assert answered_by(server, http, f"{STATUS}:predict") == "2"
-    wait_for(lambda: states(server, http)[3] == END, "version 3 to be freed")
+    deleted = max(served(server))
+    shutil.rmtree(serving_dir / str(deleted))
+    newest_two = set(on_disk(serving_dir)[:2])
+    wait_for(lambda: served(server) == newest_two, f"versions {newest_two} to serve")
+    assert answered_by(server, http, f"{STATUS}:predict") == str(max(newest_two))
+    wait_for(lambda: states(server)[deleted] == END, f"version {deleted} to be freed")
 
 
 def test_a_new_version_replaces_the_oldest_served_one_and_the_ignored_folder_was_logged_once(
     server, http, serving_dir, pushed
 ):
-    shutil.copytree(pushed, serving_dir / "4")
-    wait_for(lambda: served(server, http) == {2, 4}, "versions 2 and 4 to serve")
-    assert answered_by(server, http, f"{STATUS}:predict") == "4"
-    wait_for(lambda: states(server, http)[1] == END, "version 1 to be freed")
+    oldest, newest = sorted(served(server))
+    new = max(on_disk(serving_dir) + list(states(server))) + 1  # a number no version had, deleted ones included
+    shutil.copytree(pushed, serving_dir / str(new))
+    wait_for(lambda: served(server) == {newest, new}, f"versions {newest} and {new} to serve")
+    assert answered_by(server, http, f"{STATUS}:predict") == str(new)
+    wait_for(lambda: states(server)[oldest] == END, f"version {oldest} to be freed")
     assert server.log().count(f"ignoring {NOT_A_VERSION!r}") == 1  # once, though polled all along
 
 
@@ -124,6 +132,50 @@ def test_the_specific_policy_serves_the_listed_versions_and_frees_what_it_unload
     assert loaded[3]() is None  # nothing holds the unloaded version: its memory is back
     assert {v: s.state for v, s in manager.status().items()} == {1: AVAILABLE, 3: END}
     assert not manager.poll(settle=False)  # nothing changed on disk: nothing loads again
+
+
+def test_a_deleted_newest_version_answers_until_the_one_before_it_serves(pushed, tmp_path):
+    for name in ("1", "2"):
+        shutil.copytree(pushed, tmp_path / name)
+    manager = ModelManager(str(tmp_path))  # latest 1: version 1 is never loaded, nor its files looked at
+    assert manager.poll(settle=False) and sorted(manager.served) == [2]
+    shutil.rmtree(tmp_path / "2")
+    manager.poll()  # version 1 is first looked at: it may still be being written, so it waits a poll
+    assert sorted(manager.served) == [2]
+    assert manager.poll()
+    assert sorted(manager.served) == [1]
+    assert {v: s.state for v, s in manager.status().items()} == {1: AVAILABLE, 2: END}
+
+
+def test_a_version_is_reported_available_only_once_it_serves(pushed, tmp_path):
+    for name in ("1", "2"):
+        shutil.copytree(pushed, tmp_path / name)
+    seen = []  # at the start of each load: the versions reported AVAILABLE, and those served
+
+    def loader(version, path):
+        available = {v for v, status in manager.status().items() if status.state == AVAILABLE}
+        seen.append((version, available, set(manager.served)))
+        return load(version, path)
+
+    manager = ModelManager(str(tmp_path), policy=VersionPolicy("latest", num_versions=2), loader=loader)
+    assert manager.poll(settle=False)  # both load in this one poll, the newest first
+    assert seen == [(2, set(), set()), (1, {2}, {2})]
+    assert {v: s.state for v, s in manager.status().items()} == {1: AVAILABLE, 2: AVAILABLE}
+    assert sorted(manager.served) == [1, 2]
+
+
+def test_the_status_forgets_versions_gone_from_disk_but_the_newest_that_ended(tmp_path):
+    numbers = range(1, ENDED_KEPT + 3)
+    for version in numbers:  # versions that fail to load, at once
+        (tmp_path / str(version) / versions.VARIABLES_DIR).mkdir(parents=True)
+        (tmp_path / str(version) / versions.SAVED_MODEL_FILE).write_bytes(b"not a SavedModel")
+    manager = ModelManager(str(tmp_path), policy=VersionPolicy("all"))
+    manager.poll(settle=False)
+    assert {v: s.state for v, s in manager.status().items()} == {v: END for v in numbers}  # on disk: all reported
+    for version in numbers:
+        shutil.rmtree(tmp_path / str(version))
+    manager.poll(settle=False)
+    assert sorted(manager.status()) == list(numbers)[-ENDED_KEPT:]
 
 
 def test_a_version_is_loaded_only_once_its_files_stop_changing(pushed, tmp_path):
