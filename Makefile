@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed
 OUTPUT_ROOT ?= outputs
 MNIST_SOURCE ?= ../shared/datasets/mnist-10k
 SERVING_DIR ?= $(OUTPUT_ROOT)/serving/digits-convnet
+MODEL_NAME ?= digits
 UV_VERSION := 0.13.9
 FLAGS ?=
 
-.PHONY: run test lint format data bench bench-peer bench-serve lock schema compile notebooks clean
+.PHONY: run test lint format data bench bench-peer bench-serve lock schema compile notebooks clean tensorboard serve
 
 # Creates .venv with Python 3.10 and installs the locked dependency set with uv.
 $(STAMP): requirements.lock setup.py
@@ -71,3 +72,11 @@ notebooks: $(STAMP)
 
 clean:
 	rm -rf $(OUTPUT_ROOT)
+
+# TensorBoard on the Tuner's trials and the Trainer's epochs of every pipeline run under OUTPUT_ROOT.
+tensorboard: $(STAMP)
+	$(VENV)/bin/tensorboard --logdir $(OUTPUT_ROOT)/pipelines
+
+# The REST server (TF Serving's API, port 8501) on the newest version the Pusher wrote to SERVING_DIR.
+serve: $(STAMP)
+	$(PY) -m serving.server --serving-dir $(SERVING_DIR) --model-name $(MODEL_NAME) $(FLAGS)

@@ -1,22 +1,15 @@
 """Writes and reads the project's TFRecord format (features named in ``models.features``)."""
 
 import os
-from typing import Iterable, Iterator, NamedTuple
+from typing import Iterable, Iterator
 
 import numpy as np
 import tensorflow as tf
 
 from console.errors import UsageError
 from data.layout import RECORD_SUFFIX
+from data.sources import LabeledImage
 from models import features
-
-
-class LabeledImage(NamedTuple):
-    """One example: a stable key, a uint8 image of shape (height, width, channels), a label."""
-
-    key: str
-    image: np.ndarray
-    label: int
 
 
 def to_example(item: LabeledImage) -> tf.train.Example:

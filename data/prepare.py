@@ -24,8 +24,10 @@ import sys
 import tempfile
 from typing import Iterable, NamedTuple, Sequence
 
+from tqdm import tqdm
+
 from console.errors import UsageError, run_command
-from data import format as record_format
+from console.quiet import quiet_libraries
 from data import idx, sources
 from data.layout import EVAL, MARKER, TEST, TRAIN
 
@@ -76,11 +78,16 @@ def _items(source_name: str, source: str, limit: int) -> Iterable:
     raise UsageError(f"unknown source {source_name!r}: choose {' or '.join(SOURCES)}")
 
 
-def _write(items: Iterable, staging: str, name: str, num_shards: int, route) -> Prepared:
-    """Writes every item into the staging folder's subfolder ``route(item)`` ("" for the folder itself)."""
+def _write(items: Iterable, staging: str, name: str, num_shards: int, route, total: int | None) -> Prepared:
+    """Writes every item into the staging folder's subfolder ``route(item)`` ("" for the folder itself).
+
+    On a terminal it shows a progress bar with the count, the rate and the time left.
+    """
+    from data import format as record_format  # TensorFlow: loaded only to write, after ``main`` quieted it
+
     writers = {}
     try:
-        for item in items:
+        for item in tqdm(items, total=total, unit=" images", desc=name, disable=None, mininterval=1.0, leave=False):
             folder = route(item)
             if folder not in writers:
                 writers[folder] = record_format.ShardWriter(os.path.join(staging, folder), name, num_shards)
@@ -123,7 +130,7 @@ def prepare(
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(out_dir)}.partial-")
     try:
-        prepared = _write(items, staging, source_name, num_shards, route)
+        prepared = _write(items, staging, source_name, num_shards, route, sources.count(source_name, source, limit))
         if test_prefix and set(prepared.counts) != {TRAIN, EVAL, TEST}:
             raise UsageError(
                 f"--test-prefix {test_prefix}: the source gives splits {sorted(prepared.counts)}, not all three"
@@ -174,11 +181,13 @@ def main(argv=None) -> int:
             raise UsageError(f"--split-buckets: expected two integers like 8,1, got {args.split_buckets!r}") from None
         prepared = prepare(args.source_name, args.out_dir, args.source, args.limit, args.shards, args.overwrite,
                            args.test_prefix, buckets)  # fmt: skip
-        where = ", ".join(f"{folder or '.'}: {count}" for folder, count in sorted(prepared.counts.items()))
-        print(f"wrote {prepared.examples} examples to {len(prepared.paths)} file(s) in {args.out_dir} ({where})")
+        splits = ", ".join(f"{folder}: {count}" for folder, count in sorted(prepared.counts.items()) if folder)
+        where = f" ({splits})" if splits else ""
+        print(f"wrote {prepared.examples} examples to {len(prepared.paths)} file(s) in {args.out_dir}{where}")
 
     return run_command("data.prepare", body)
 
 
 if __name__ == "__main__":
+    quiet_libraries()
     sys.exit(main())

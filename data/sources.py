@@ -4,12 +4,20 @@ import os
 import tempfile
 import urllib.parse
 import urllib.request
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
 from data import idx
-from data.format import LabeledImage
+
+
+class LabeledImage(NamedTuple):
+    """One example: a stable key, a uint8 image of shape (height, width, channels), a label."""
+
+    key: str
+    image: np.ndarray
+    label: int
+
 
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",
@@ -19,8 +27,22 @@ MNIST_FILES = (
 )
 
 
+DIGITS_COUNT = 1797
+
+
+def count(source_name: str, source: str = "", limit: int = 0) -> int | None:
+    """How many items a source will yield, when that is known without reading it (for progress bars)."""
+    if source_name == "digits":
+        total = DIGITS_COUNT
+    elif source_name == "mnist" and os.path.isdir(source):
+        total = sum(len(idx.read_idx(labels)) for _, _, labels in idx.find_pairs(source))
+    else:
+        return limit or None
+    return min(total, limit) if limit else total
+
+
 def digits() -> Iterator[LabeledImage]:
-    """scikit-learn's bundled 1,797 8x8 digits, scaled from 0..16 to uint8 0..255."""
+    """scikit-learn's bundled 1,797 (DIGITS_COUNT) 8x8 digits, scaled from 0..16 to uint8 0..255."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

@@ -2,7 +2,10 @@
 
 import sys
 
-from inspection import cli
+from console.quiet import quiet_libraries
 
-cli.quiet_libraries()
+quiet_libraries()  # before anything loads TensorFlow
+
+from inspection import cli  # noqa: E402
+
 sys.exit(cli.main())

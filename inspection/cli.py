@@ -18,10 +18,7 @@ such store, run or artifact, 2 a bad flag (console/errors.py).
 
 import argparse
 import json
-import logging
-import os
 import sys
-import warnings
 from typing import Optional, Sequence
 
 from console.errors import CommandFailed, run_command
@@ -60,13 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
         if name in PLOTS:
             sub.add_argument("--plot", default="", metavar="OUT.png", help=f"also write a PNG of {PLOTS[name]}")
     return parser
-
-
-def quiet_libraries() -> None:
-    """Keeps TensorFlow's and Google's start-up notices off the terminal (command line only, before TF loads)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    warnings.simplefilter("ignore", FutureWarning)
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -1,14 +1,14 @@
-"""Checks a local run's inputs up front and names the cause when a component fails."""
+"""Checks a local run's inputs up front and names the cause when a component fails (imports no TensorFlow)."""
 
 import glob
 import json
 import os
 
 from console.errors import CommandFailed
+from data import tfrecord
 from data.layout import input_patterns
 from models.hyperparameters import HyperparametersNotFoundError
 from pipeline.config import ConfigError, PipelineConfig
-from pipeline.gate import DataAnomaliesError
 
 # Next to the metadata store: the input files already verified, and their size and modification time.
 VERIFIED_FILE = "verified-inputs.json"
@@ -44,13 +44,10 @@ def check_inputs(config: PipelineConfig) -> dict:
 
 def _verify_records(path: str) -> None:
     """Reads every record of a TFRecord file, checking its checksums; PipelineError names a damaged file."""
-    import tensorflow as tf
-
     try:
-        for _ in tf.data.TFRecordDataset(path, buffer_size=1 << 20).batch(4096):
-            pass
-    except tf.errors.DataLossError as err:
-        raise PipelineError(f"{path}: corrupted or truncated TFRecord file ({err.message})") from err
+        tfrecord.count_verified(path)
+    except tfrecord.CorruptRecordError as err:
+        raise PipelineError(f"{path}: corrupted or truncated TFRecord file ({err})") from err
 
 
 def _verified_path(config: PipelineConfig) -> str:
@@ -76,6 +73,8 @@ def remember_verified(config: PipelineConfig, verified: dict) -> None:
 
 def known_cause(err: BaseException) -> PipelineError | None:
     """The input problem behind a component's failure (anomalies, no stored hyperparameters), or None."""
+    from pipeline.gate import DataAnomaliesError  # TFX and TensorFlow: loaded by the run that failed
+
     for cause in _chain(err):
         if isinstance(cause, PipelineError):
             return cause
@@ -105,7 +104,7 @@ def check_metadata_store(config: PipelineConfig) -> None:
 
 def check_writable(config: PipelineConfig) -> None:
     """Creates the run's output folders, or fails naming the one that cannot be written."""
-    for folder in (config.pipeline_root, os.path.dirname(config.metadata_path), config.serving_dir):
+    for folder in (config.pipeline_root, os.path.dirname(config.metadata_path), config.serving_dir, config.log_dir):
         try:
             os.makedirs(folder, exist_ok=True)
             probe = os.path.join(folder, f".write-test-{os.getpid()}")

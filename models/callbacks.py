@@ -8,14 +8,17 @@ does the same per trial in ``trials.jsonl`` next to the Tuner's TensorBoard logs
 """
 
 import json
+import logging
 import os
 import time
 
 import keras
 import tensorflow as tf
-from absl import logging
 
 from models import features
+
+# Trials and epochs, one line each: a local run shows this logger's records on the terminal (local/console.py).
+PROGRESS = logging.getLogger("models.progress")
 
 EPOCHS_FILE = "epochs.jsonl"
 TRIALS_FILE = "trials.jsonl"
@@ -49,12 +52,17 @@ def learning_rate(optimizer) -> float:
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Times each epoch and records it; ``log_dir`` empty keeps the record in the logs only."""
+    """Times each epoch and records it; ``log_dir`` empty keeps the record in the logs only.
 
-    def __init__(self, global_batch: int, log_dir: str = ""):
+    ``progress`` shows the line on a local run's terminal (the Trainer's epochs); the Tuner's trial
+    epochs go to the log only, the terminal having one line per trial.
+    """
+
+    def __init__(self, global_batch: int, log_dir: str = "", progress: bool = True):
         super().__init__()
         self.global_batch = global_batch
         self.path = os.path.join(log_dir, EPOCHS_FILE) if log_dir else ""
+        self.logger = PROGRESS if progress else logging.getLogger(__name__)
         self.start, self.steps = 0.0, 0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -78,7 +86,7 @@ class EpochLog(keras.callbacks.Callback):
         }
         record = {key: None if value is None else float(value) for key, value in record.items()}
         record["epoch"] = epoch + 1
-        logging.info("%s", describe_epoch(record))
+        self.logger.info("%s", describe_epoch(record))
         if self.path:
             _append(self.path, record)
 
@@ -110,7 +118,7 @@ class TrialLog:
             "best_score": best.score if best else None,
             "seconds": time.perf_counter() - self._trial_started,
         }
-        logging.info("%s", describe_trial(record))
+        PROGRESS.info("%s", describe_trial(record))
         if self.log_dir:
             _append(os.path.join(self.log_dir, TRIALS_FILE), record)
 

@@ -132,7 +132,9 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
         log_dir = os.path.join(settings.tensorboard_dir, stamp)
     tuner.log_dir = log_dir
-    fit_callbacks = [callbacks.EpochLog(devices.global_batch_size(settings.batch_size, replicas), log_dir)]
+    fit_callbacks = [
+        callbacks.EpochLog(devices.global_batch_size(settings.batch_size, replicas), log_dir, progress=False)
+    ]
     if log_dir:
         fit_callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir))
     fit_kwargs = {"x": train_set, "validation_data": eval_set, "epochs": settings.tuner_epochs, "verbose": 0}

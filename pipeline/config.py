@@ -33,6 +33,13 @@ SCHEMAS = {
     "digits": os.path.join(PROJECT_ROOT, "schema", "schema.pbtxt"),
     "mnist": os.path.join(PROJECT_ROOT, "schema", "mnist", "schema.pbtxt"),
 }
+# Training budgets per preset: the one-cycle schedule needs a few hundred steps, which the
+# 1,437 training digits (23 batches) take 20 epochs to give and MNIST-10k (125 batches) six.
+# Other datasets get the field defaults; any flag overrides these.
+PRESET_BUDGETS = {
+    "digits": {"train_epochs": 20, "tuner_epochs": 3},
+    "mnist": {"train_epochs": 6, "tuner_epochs": 1},
+}
 
 
 class ConfigError(UsageError):
@@ -58,6 +65,8 @@ class PipelineConfig:
     schema_path: str
     image_shape: Tuple[int, int, int]
     num_classes: int
+    # Where a local run writes its log file, one per run (local/console.py); unused off this machine.
+    log_dir: str = ""
     # Use SchemaGen's inferred schema instead of importing schema_path (a new dataset).
     use_schema_gen: bool = False
     # Hash buckets of the train, eval and test splits (8:1:1 sends 80% of the keys to train).
@@ -244,8 +253,10 @@ def get_config(
         pipeline_root=os.path.join(output_root, "pipelines", name),
         metadata_path=os.path.join(output_root, "metadata", name, "metadata.db"),
         serving_dir=os.path.join(output_root, "serving", name),
+        log_dir=os.path.join(output_root, "logs", name),
         schema_path=SCHEMAS.get(dataset, ""),
     )
+    values.update(PRESET_BUDGETS.get(dataset, {}))  # then quick budgets, then explicit overrides
     if quick:
         values.update(tuner_max_trials=1, tuner_epochs=1, tuner_examples=512, train_epochs=5, accuracy_lower_bound=0.5)
     values.update(overrides)

@@ -45,6 +45,8 @@ def test_tfx_cli_runs_the_pipeline_with_schema_gen_and_the_schema_refreshes(tmp_
         env=env, capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
+    # The CLI passes the runner's console through: component lines and the summary.
+    assert "  SchemaGen COMPLETE in" in run.stdout and "Run " in run.stdout and "  pushed         version" in run.stdout
 
     store = store_lib.open_store(config.metadata_path)
     (only_run,) = history.runs(store, "digits-cli")
