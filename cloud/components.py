@@ -43,10 +43,10 @@ class CloudComponents(ComponentFactory):
         )
 
     def trainer(self, custom_config: dict, **kwargs):
-        """TFX's cloud Trainer: ``run_fn`` runs as a Vertex CustomJob on the ``trainer`` machine."""
+        """TFX's cloud Trainer: ``run_fn`` runs as a Vertex CustomJob, on ``trainer_replicas`` machines in step."""
         if not self.cloud.vertex_training:
             return super().trainer(custom_config=custom_config, **kwargs)
-        job = training_job(self.cloud, self.cloud.trainer)
+        job = training_job(self.cloud, self.cloud.trainer, self.cloud.trainer_replicas, self.cloud.trainer_worker_pool)
         return CLOUD_AI.Trainer(
             custom_config={**custom_config, **self.vertex_keys(CLOUD_AI.TRAINING_ARGS_KEY, job)}, **kwargs
         )

@@ -22,7 +22,8 @@ IMAGE_PROJECT_ROOT = "/pipeline"
 # The newest TensorFlow prediction image google-cloud-aiplatform 1.165 lists.
 DEFAULT_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
 # Set from the cloud config's own keys, never from its `pipeline:` section.
-CLOUD_OWNED_FIELDS = ("data_root", "pipeline_root", "serving_dir", "metadata_path", "beam_args", "baseline_strategy")
+CLOUD_OWNED_FIELDS = ("data_root", "pipeline_root", "serving_dir", "metadata_path", "beam_args", "baseline_strategy",
+                      "trainer_workers")  # fmt: skip
 # The only baseline strategy the Kubeflow V2 compiler accepts (see config.BASELINE_STRATEGIES).
 CLOUD_BASELINE_STRATEGY = "latest_blessed"
 # What KFP accepts as a pipeline name (tfx.orchestration.kubeflow.v2.pipeline_builder).
@@ -91,6 +92,10 @@ class CloudConfig:
     temp_location: str = ""  # default <pipeline_root>/tmp
     vertex_training: bool = True
     trainer: WorkerPool = WorkerPool()
+    # Trainer replicas: the first on `trainer` (the chief, pool 0), the rest on `trainer_worker_pool`
+    # (pool 1; empty machine_type: the same machine as the chief). They train in step (TF_CONFIG).
+    trainer_replicas: int = 1
+    trainer_worker_pool: WorkerPool = WorkerPool(machine_type="")
     tuner: WorkerPool = WorkerPool()
     tuner_parallel_trials: int = 1
     endpoint: str = ""  # a Vertex endpoint's display name; empty pushes to serving_dir instead
@@ -112,7 +117,7 @@ class CloudConfig:
                 raise CloudConfigError(f"`{name}` must be a gs:// path for a cloud run, got {value!r}")
         if any(c.isspace() for c in self.image) or "/" not in self.image:
             raise CloudConfigError(f"`image` must be an image URI like gcr.io/PROJECT/NAME:TAG, got {self.image!r}")
-        for name in ("dataflow_max_workers", "tuner_parallel_trials"):
+        for name in ("dataflow_max_workers", "tuner_parallel_trials", "trainer_replicas"):
             if getattr(self, name) < 1:
                 raise CloudConfigError(f"`{name}` must be at least 1, got {getattr(self, name)}")
 
@@ -219,14 +224,16 @@ def pipeline_config(cloud: CloudConfig) -> config_lib.PipelineConfig:
     )
 
 
-def training_job(cloud: CloudConfig, pool: WorkerPool, replicas: int = 1) -> dict:
-    """The Vertex CustomJob that TFX's cloud Tuner or Trainer submits: ``replicas`` machines of ``pool``.
+def training_job(cloud: CloudConfig, pool: WorkerPool, replicas: int = 1, workers: WorkerPool | None = None) -> dict:
+    """The Vertex CustomJob that TFX's cloud Tuner or Trainer submits: ``replicas`` machines.
 
-    Worker pool 0 is the primary; with more replicas, pool 1 holds the rest (a tuning flock).
+    Worker pool 0 holds exactly one replica on ``pool``, as Vertex AI requires (the chief); with
+    more replicas, pool 1 holds the rest, on ``workers`` when it names a machine, else on ``pool``.
     """
     pools = [pool.spec(cloud.image)]
     if replicas > 1:
-        pools.append(pool.spec(cloud.image, replicas - 1))
+        rest = workers if workers is not None and workers.machine_type else pool
+        pools.append(rest.spec(cloud.image, replicas - 1))
     job_spec = {"worker_pool_specs": pools}
     if cloud.service_account:
         job_spec["service_account"] = cloud.service_account

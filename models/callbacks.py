@@ -43,6 +43,11 @@ def describe_trial(record: dict) -> str:
     )
 
 
+def epochs_path(log_dir: str) -> str:
+    """Where epoch records go in a model run (or search) folder; empty when there is none."""
+    return os.path.join(log_dir, EPOCHS_FILE) if log_dir else ""
+
+
 def learning_rate(optimizer) -> float:
     """The optimizer's current learning rate (evaluated if it follows a schedule)."""
     rate = optimizer.learning_rate
@@ -61,7 +66,7 @@ class EpochLog(keras.callbacks.Callback):
     def __init__(self, global_batch: int, log_dir: str = "", progress: bool = True):
         super().__init__()
         self.global_batch = global_batch
-        self.path = os.path.join(log_dir, EPOCHS_FILE) if log_dir else ""
+        self.path = epochs_path(log_dir)
         self.logger = PROGRESS if progress else logging.getLogger(__name__)
         self.start, self.steps = 0.0, 0
 
@@ -84,11 +89,16 @@ class EpochLog(keras.callbacks.Callback):
             "learning_rate": learning_rate(self.model.optimizer),
             "seconds": seconds,
         }
-        record = {key: None if value is None else float(value) for key, value in record.items()}
-        record["epoch"] = epoch + 1
-        self.logger.info("%s", describe_epoch(record))
-        if self.path:
-            _append(self.path, record)
+        record_epoch(record, self.path, self.logger)
+
+
+def record_epoch(record: dict, path: str = "", logger: logging.Logger = PROGRESS) -> None:
+    """Logs one epoch's line and appends its record to ``path`` (the epochs.jsonl file; empty: log only)."""
+    record = {key: None if value is None else float(value) for key, value in record.items()}
+    record["epoch"] = int(record["epoch"])
+    logger.info("%s", describe_epoch(record))
+    if path:
+        _append(path, record)
 
 
 def _append(path: str, record: dict) -> None:

@@ -1,8 +1,11 @@
 """Device placement for the Tuner and Trainer: the one place that reads which GPUs are visible.
 
-With GPUs: MirroredStrategy over all of them, mixed precision (the model keeps float32
-probabilities), and memory growth so Beam workers sharing the card do not each grab all of it.
-Without: TensorFlow's default strategy and float32, through the same code path.
+With several devices: MirroredStrategy over them, and on GPUs mixed precision (the model keeps
+float32 probabilities, and models/export.py serves a float32 copy). GPU memory growth is set
+through ``TF_FORCE_GPU_ALLOW_GROWTH`` by models/keras_env.py, before TensorFlow initialises a
+device in any process of the project (setting it later fails once a device exists, which an
+earlier in-process component has always made by the time the Trainer runs). Without GPUs:
+TensorFlow's default strategy and float32, through the same code path.
 """
 
 import keras
@@ -13,24 +16,22 @@ MIXED_PRECISION = "mixed_float16"
 
 
 def visible_gpus() -> list:
-    """The physical GPUs TensorFlow can see (tests replace this function to fake devices)."""
+    """The physical GPUs TensorFlow can see."""
     return tf.config.list_physical_devices("GPU")
 
 
-def strategy(gpus: list) -> tf.distribute.Strategy:
-    """Configures memory growth and precision for ``gpus`` and returns the strategy to build under."""
-    if not gpus:
-        keras.mixed_precision.set_global_policy("float32")
+def strategy(devices: list) -> tf.distribute.Strategy:
+    """The strategy to build under for ``devices`` (physical or logical devices, or their names).
+
+    GPUs train in mixed precision; one device or none uses the default strategy.
+    """
+    names = [device if isinstance(device, str) else device.name for device in devices]
+    gpus = [name for name in names if "GPU" in name.upper()]
+    keras.mixed_precision.set_global_policy(MIXED_PRECISION if gpus else "float32")
+    if len(names) < 2:
         return tf.distribute.get_strategy()
-    for gpu in gpus:
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:
-            # Already initialized by an earlier component in this process, which set it then.
-            logging.info("GPU %s already initialized; keeping its memory settings", gpu)
-    keras.mixed_precision.set_global_policy(MIXED_PRECISION)
-    logging.info("Training on %d GPU(s) with %s", len(gpus), MIXED_PRECISION)
-    return tf.distribute.MirroredStrategy()
+    logging.info("Training on %d devices (%s), %s", len(names), ", ".join(names), keras.mixed_precision.global_policy())
+    return tf.distribute.MirroredStrategy(devices=[name.replace("physical_device:", "") for name in names])
 
 
 def global_batch_size(per_replica: int, replicas: int) -> int:

@@ -1,5 +1,8 @@
-"""tf.data input for the Tuner and Trainer, read from Transform's output.
+"""tf.data input for the Tuner and Trainer, read from Transform's output files.
 
+It reads the transformed TFRecords itself (with Transform's feature spec) rather than through
+TFX's data accessor, so a training worker started outside TFX's executor (models/worker.py) reads
+the same way, and each worker of a multi-worker run can take its own shard of the records.
 Training batches are reshuffled every epoch and each image is shifted by up to SHIFT_FRACTION
 of its size each way (2 pixels on 28x28, 1 on 8x8), a fresh draw every epoch: the augmentation
 the short one-cycle schedule needs to generalise (models/model.py). It lives here, not in the
@@ -7,9 +10,10 @@ model: Keras 3's random layers keep seed state that ``tf.saved_model.save`` cann
 the served model must not jitter.
 """
 
+from typing import Sequence, Tuple
+
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx_bsl.public.tfxio import TensorFlowDatasetOptions
 
 from models import devices, features
 from models.preprocessing import decode_images
@@ -19,11 +23,15 @@ SHUFFLE_BUFFER = 10_000
 SHIFT_FRACTION = 0.08
 
 
+def _files(file_patterns) -> list:
+    """The files matching one pattern or a list of them (TFX hands lists)."""
+    patterns = [file_patterns] if isinstance(file_patterns, str) else file_patterns
+    return sorted(path for pattern in patterns for path in tf.io.gfile.glob(pattern))
+
+
 def count_examples(file_patterns) -> int:
     """How many records Transform wrote to the files matching ``file_patterns``, read without parsing them."""
-    patterns = [file_patterns] if isinstance(file_patterns, str) else file_patterns
-    files = [path for pattern in patterns for path in tf.io.gfile.glob(pattern)]
-    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    records = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP")
     return int(records.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
 
 
@@ -36,22 +44,26 @@ def shift(image: tf.Tensor, seed: int) -> tf.Tensor:
 
 
 def dataset(
-    file_pattern, data_accessor, tf_transform_output: tft.TFTransformOutput, image_shape, batch_size: int,
-    train: bool, seed: int, limit: int = 0,
+    file_patterns, feature_spec: dict, image_shape: Sequence[int], batch_size: int, train: bool, seed: int,
+    limit: int = 0, shard: Tuple[int, int] = (1, 0), repeat: bool = False,
 ) -> tf.data.Dataset:  # fmt: skip
-    """One pass over the transformed examples (the first ``limit`` of them, 0: all) as (image batch, label batch).
+    """Batches of (images, labels) from the transformed records: shard ``shard[1]`` of ``shard[0]``, the
+    first ``limit`` records (0: all), once or repeated.
 
-    The raw image bytes are cached in memory after the first epoch (MNIST-10k's train split is
+    The raw image bytes are cached in memory after the first pass (MNIST-10k's train split is
     about 6 MB), so later epochs skip reading and parsing, and decoded batch by batch.
     """
-    options = TensorFlowDatasetOptions(batch_size=batch_size, label_key=features.LABEL_XF, num_epochs=1, shuffle=False)
-    data = data_accessor.tf_dataset_factory(file_pattern, options, tf_transform_output.transformed_metadata.schema)
-    data = data.map(lambda x, y: (x[features.IMAGE_XF], y))
+    data = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP")
+    if shard[0] > 1:
+        data = data.shard(*shard)
     if limit:
-        data = data.unbatch().take(limit).batch(batch_size)
-    data = data.cache()
+        data = data.take(limit)
+    data = data.batch(batch_size).map(lambda records: tf.io.parse_example(records, feature_spec))
+    data = data.map(lambda example: (example[features.IMAGE_XF], example[features.LABEL_XF])).cache()
     if train:
         data = data.unbatch().shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    if repeat:
+        data = data.repeat()
 
     def decode(images, labels):
         images = decode_images(images, image_shape)
@@ -66,16 +78,15 @@ def datasets(
     fn_args, tf_transform_output: tft.TFTransformOutput, settings: TrainingSettings | TuningSettings, replicas: int = 1,
     train_limit: int = 0,
 ):  # fmt: skip
-    """The (train, eval) datasets for a Tuner or Trainer run, batched for ``replicas`` devices."""
-    batch = devices.global_batch_size(settings.batch_size, replicas)
+    """The (train, eval) datasets for a Tuner or single-worker Trainer run, batched for ``replicas`` devices."""
     common = dict(
-        data_accessor=fn_args.data_accessor,
-        tf_transform_output=tf_transform_output,
+        feature_spec=tf_transform_output.transformed_feature_spec(),
         image_shape=settings.image_shape,
-        batch_size=batch,
+        batch_size=devices.global_batch_size(settings.batch_size, replicas),
+        seed=settings.seed,
     )
-    train = dataset(fn_args.train_files, train=True, seed=settings.seed, limit=train_limit, **common)
-    evaluation = dataset(fn_args.eval_files, train=False, seed=settings.seed, **common)
+    train = dataset(fn_args.train_files, train=True, limit=train_limit, **common)
+    evaluation = dataset(fn_args.eval_files, train=False, **common)
     return train, evaluation
 
 

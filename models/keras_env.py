@@ -1,4 +1,4 @@
-"""Selects Keras 3 for ``tf.keras`` before TensorFlow is first imported.
+"""Selects Keras 3 for ``tf.keras``, and GPU memory growth, before TensorFlow is first imported.
 
 TensorFlow 2.16 ships Keras 3, but ``tensorflow_transform`` sets ``TF_USE_LEGACY_KERAS=1``
 at import time when the variable is unset, so what ``tf.keras`` means would depend on import
@@ -19,3 +19,7 @@ if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") not in 
         "import the project first or unset TF_USE_LEGACY_KERAS (it needs Keras 3)."
     )
 os.environ["TF_USE_LEGACY_KERAS"] = "0"
+# GPU memory grows as needed instead of each process reserving the whole card (the Beam workers,
+# the Tuner and Trainer and the REST server may share one); set here because TensorFlow reads it
+# when it first initialises a GPU, which in a pipeline run happens long before the Trainer.
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")

@@ -76,6 +76,8 @@ class TrainingSettings(ComponentSettings):
     fixed_hyperparameters: dict = dataclasses.field(default_factory=dict)
     # Tuning mode "reuse": a missing resolved artifact is an error, not a silent fallback.
     require_hyperparameters: bool = False
-    # Root of the Trainer's resumable backups (Keras BackupAndRestore).
+    # Root of the Trainer's resumable backups (Keras BackupAndRestore, or each worker's checkpoint).
     checkpoint_dir: str = ""
+    # Training processes to run on this machine (--trainer-workers); on Vertex AI, TF_CONFIG says.
+    workers: int = 1
     code_version: str = ""

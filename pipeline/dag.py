@@ -87,6 +87,7 @@ def training_settings(config: PipelineConfig) -> TrainingSettings:
         fixed_hyperparameters=config.fixed_hyperparameters,
         require_hyperparameters=config.tuning_mode == "reuse",
         checkpoint_dir=os.path.join(config.pipeline_root, "Trainer", "backup"),
+        workers=config.trainer_workers,
         code_version=code_version(module_of(RUN_FN)),
     )
 

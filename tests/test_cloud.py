@@ -33,6 +33,8 @@ CLOUD = {
     "service_account": "pipelines@test-project.iam.gserviceaccount.com",
     "pipeline": {"quick": True},
     "trainer": {"machine_type": "n1-standard-8", "accelerator_type": "NVIDIA_TESLA_T4", "accelerator_count": 2},
+    "trainer_replicas": 3,
+    "trainer_worker_pool": {"machine_type": "n1-standard-4", "accelerator_type": "NVIDIA_L4", "accelerator_count": 1},
     "tuner": {"machine_type": "n1-standard-4", "accelerator_type": "NVIDIA_L4", "accelerator_count": 1},
     "tuner_parallel_trials": 3,
     "endpoint": "digits-test",
@@ -189,9 +191,11 @@ def test_gpu_training_and_parallel_tuning_reach_the_vertex_job_specs(compiled):
     cloud_ai = tfx.extensions.google_cloud_ai_platform
     trainer, tuner = task_config(compiled.spec, "Trainer"), task_config(compiled.spec, "Tuner")
     assert trainer[cloud_ai.ENABLE_VERTEX_KEY] and trainer[cloud_ai.VERTEX_REGION_KEY] == CLOUD["region"]
-    (pool,) = trainer[cloud_ai.TRAINING_ARGS_KEY]["job_spec"]["worker_pool_specs"]
-    assert pool["machine_spec"] == CLOUD["trainer"]
-    assert pool["container_spec"]["image_uri"] == CLOUD["image"]
+    # Vertex AI takes exactly one replica in pool 0 (the chief); the other replicas go to pool 1.
+    chief, workers = trainer[cloud_ai.TRAINING_ARGS_KEY]["job_spec"]["worker_pool_specs"]
+    assert (chief["machine_spec"], chief["replica_count"]) == (CLOUD["trainer"], 1)
+    assert (workers["machine_spec"], workers["replica_count"]) == (CLOUD["trainer_worker_pool"], 2)
+    assert chief["container_spec"]["image_uri"] == workers["container_spec"]["image_uri"] == CLOUD["image"]
     assert trainer[cloud_ai.TRAINING_ARGS_KEY]["project"] == CLOUD["project"]
     primary, workers = tuner[TUNING_ARGS_KEY]["job_spec"]["worker_pool_specs"]
     assert primary["machine_spec"] == workers["machine_spec"] == CLOUD["tuner"]
@@ -242,6 +246,8 @@ def test_without_endpoint_or_vertex_training_the_stock_components_remain(compile
         (dict(projet="typo"), "unknown key\\(s\\) projet"),
         (dict(tuner_parallel_trials="2"), "`tuner_parallel_trials` must be of type int"),
         (dict(pipeline={"data_root": "gs://elsewhere"}), "pipeline.data_root is set by the cloud config itself"),
+        (dict(pipeline={"trainer_workers": 2}), "pipeline.trainer_workers is set by the cloud config itself"),
+        (dict(trainer_replicas=0), "`trainer_replicas` must be at least 1"),
         (dict(pipeline={"train_epochs": "5"}), "pipeline.train_epochs must be of type int"),
         (dict(pipeline={"pipeline_name": "Digits_CNN"}), "pipeline_name 'Digits_CNN' must match"),
     ],

@@ -124,18 +124,6 @@ def restore_policy():
     keras.mixed_precision.set_global_policy("float32")
 
 
-def test_with_gpus_it_mirrors_grows_memory_and_uses_mixed_precision(monkeypatch, restore_policy):
-    grown, mirrored = [], []
-    monkeypatch.setattr(devices.tf.config.experimental, "set_memory_growth", lambda gpu, on: grown.append((gpu, on)))
-    monkeypatch.setattr(devices.tf.distribute, "MirroredStrategy", lambda: mirrored.append(1) or "mirrored")
-    assert devices.strategy(["gpu:0", "gpu:1"]) == "mirrored"
-    assert grown == [("gpu:0", True), ("gpu:1", True)] and mirrored == [1]
-    assert keras.mixed_precision.global_policy().name == "mixed_float16"
-    model = tuning_model((8, 8, 1))
-    assert model.layers[1].compute_dtype == "float16" and model.output.dtype == "float32"
-    assert devices.global_batch_size(64, 2) == 128
-
-
 def test_without_gpus_it_stays_on_the_default_strategy_in_float32(restore_policy):
     strategy = devices.strategy([])
     assert strategy.num_replicas_in_sync == 1
