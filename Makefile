@@ -10,7 +10,7 @@ MODEL_NAME ?= digits
 UV_VERSION := 0.13.9
 FLAGS ?=
 
-.PHONY: run test lint format data bench bench-peer bench-serve lock schema compile notebooks clean tensorboard serve
+.PHONY: run test lint format data bench bench-peer bench-scale bench-serve lock schema compile notebooks clean tensorboard serve
 
 # Creates .venv with Python 3.10 and installs the locked dependency set with uv.
 $(STAMP): requirements.lock setup.py
@@ -45,6 +45,11 @@ bench: $(STAMP)
 # This project against tfx/examples/mnist on the same data: wall time, accuracy, tuned vs default.
 bench-peer: $(STAMP)
 	$(PY) -m benchmarks.peer --mnist-source $(MNIST_SOURCE) $(FLAGS)
+
+# The pipeline's cost from 10k to a million examples (jittered MNIST-10k): every component's time,
+# peak memory of the whole run, disk, cached re-run; a log-log plot. Takes about an hour.
+bench-scale: $(STAMP)
+	$(PY) -m benchmarks.scale --mnist-source $(MNIST_SOURCE) $(FLAGS)
 
 # Throughput, p50/p99 latency and resident memory (100,000 requests, 10 hot swaps, 10 failed loads)
 # of the REST server on loopback, batching on and off, on the newest version in SERVING_DIR.

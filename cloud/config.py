@@ -14,6 +14,7 @@ import re
 from typing import Any, Mapping
 
 from pipeline import config as config_lib
+from pipeline.facts import read_document
 
 ENV_VAR = "PIPELINE_CLOUD_CONFIG"
 # Where the Dockerfile puts the project inside the pipeline image; local paths into the project
@@ -153,7 +154,7 @@ def load(path: str | None = None) -> CloudConfig:
     path = path or os.environ.get(ENV_VAR)
     if not path:
         raise CloudConfigError(f"no cloud config: pass --cloud-config or set {ENV_VAR} (see cloud.example.yaml)")
-    values = config_lib.read_document(path)
+    values = read_document(path)
     try:
         return _build(CloudConfig, values, "")
     except CloudConfigError as err:

@@ -1,72 +1,117 @@
-"""Reads MNIST's IDX files (optionally gzip-compressed) into numpy arrays.
+"""Reads MNIST's IDX files (optionally gzip-compressed), streaming: memory stays flat whatever their size.
 
 IDX header: two zero bytes, a type code (0x08 is unsigned byte, the only one MNIST uses), the
 number of dimensions, then one big-endian uint32 size per dimension; the data follows.
 """
 
+import contextlib
 import gzip
 import os
 import struct
 import zlib
+from typing import IO, Iterator, Tuple
 
 import numpy as np
 
 from console.errors import UsageError
 
 _UBYTE = 0x08
+CHUNK_RECORDS = 4096  # records read per file read: a few MB, whatever the file's size
 
 
 class IdxError(UsageError):
     """An IDX file is missing, truncated, corrupted or not what the caller expected."""
 
 
-def _read_bytes(path: str) -> bytes:
+@contextlib.contextmanager
+def _opened(path: str) -> Iterator[IO[bytes]]:
+    """The file's bytes, decompressed on the fly when it is gzip; read errors name the file."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as err:
-        raise IdxError(f"{path}: cannot read IDX file: {err.strerror}") from err
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as err:
+        with open(path, "rb") as raw:
+            compressed = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            yield gzip.GzipFile(fileobj=raw) if compressed else raw
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise IdxError(f"{path}: corrupted or truncated gzip data ({err})") from err
+    except OSError as err:
+        raise IdxError(f"{path}: cannot read IDX file: {err.strerror or err}") from err
+
+
+def _header(f: IO[bytes], path: str) -> Tuple[int, ...]:
+    """The shape in an IDX header, read from ``f``."""
+    magic = f.read(4)
+    if len(magic) < 4 or magic[:2] != b"\x00\x00":
+        raise IdxError(f"{path}: not an IDX file (bad magic number)")
+    type_code, ndim = magic[2], magic[3]
+    if type_code != _UBYTE:
+        raise IdxError(f"{path}: unsupported IDX element type 0x{type_code:02x} (only unsigned byte)")
+    sizes = f.read(4 * ndim)
+    if ndim == 0 or len(sizes) < 4 * ndim:
+        raise IdxError(f"{path}: truncated IDX header")
+    return struct.unpack(f">{ndim}I", sizes)
+
+
+def shape_of(path: str) -> Tuple[int, ...]:
+    """The shape an IDX file's header declares, without reading its data."""
+    with _opened(path) as f:
+        return _header(f, path)
+
+
+def records(path: str) -> Iterator[np.ndarray]:
+    """Yields the file's records (its data split along the first dimension) one at a time.
+
+    Raises IdxError, naming the file, when the data is shorter or longer than the header promises.
+    """
+    with _opened(path) as f:
+        shape = _header(f, path)
+        size = int(np.prod(shape[1:]))
+        read = 0
+        for start in range(0, shape[0], CHUNK_RECORDS):
+            count = min(CHUNK_RECORDS, shape[0] - start)
+            chunk = f.read(count * size)
+            read += len(chunk)
+            if len(chunk) < count * size:
+                break
+            yield from np.frombuffer(chunk, dtype=np.uint8).reshape((count, *shape[1:]))
+        read += len(f.read())
+    expected = int(np.prod(shape))
+    if read != expected:
+        raise IdxError(
+            f"{path}: header promises {expected} bytes of data for shape {shape}, file holds {read} "
+            "(truncated or corrupted)"
+        )
 
 
 def read_idx(path: str) -> np.ndarray:
-    """Returns the uint8 array stored in the IDX file at ``path``."""
-    raw = _read_bytes(path)
-    if len(raw) < 4 or raw[:2] != b"\x00\x00":
-        raise IdxError(f"{path}: not an IDX file (bad magic number)")
-    type_code, ndim = raw[2], raw[3]
-    if type_code != _UBYTE:
-        raise IdxError(f"{path}: unsupported IDX element type 0x{type_code:02x} (only unsigned byte)")
-    header_size = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header_size:
-        raise IdxError(f"{path}: truncated IDX header")
-    shape = struct.unpack(f">{ndim}I", raw[4:header_size])
-    expected = int(np.prod(shape))
-    actual = len(raw) - header_size
-    if actual != expected:
-        raise IdxError(
-            f"{path}: header promises {expected} bytes of data for shape {shape}, file holds {actual} "
-            "(truncated or corrupted)"
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape)
+    """Returns the whole uint8 array stored in the IDX file at ``path`` (for small files)."""
+    shape = shape_of(path)
+    return np.stack(list(records(path))).reshape(shape) if shape[0] else np.zeros(shape, np.uint8)
+
+
+def pair_count(images_path: str, labels_path: str) -> int:
+    """The number of examples in a matching pair of IDX files, from their headers; checks they match."""
+    images, labels = shape_of(images_path), shape_of(labels_path)
+    if len(images) != 3:
+        raise IdxError(f"{images_path}: expected 3 dimensions (count, rows, cols), got shape {images}")
+    if len(labels) != 1:
+        raise IdxError(f"{labels_path}: expected 1 dimension (count), got shape {labels}")
+    if images[0] != labels[0]:
+        raise IdxError(f"{images_path} holds {images[0]} images but {labels_path} holds {labels[0]} labels")
+    return images[0]
+
+
+def images_and_labels(images_path: str, labels_path: str) -> Iterator[Tuple[np.ndarray, int]]:
+    """Yields (image (H, W, 1) uint8, label) from a matching pair of IDX files, streaming both."""
+    pair_count(images_path, labels_path)
+    for image, label in zip(records(images_path), records(labels_path), strict=True):
+        yield image[..., np.newaxis], int(label)
 
 
 def read_images_and_labels(images_path: str, labels_path: str) -> tuple:
-    """Reads a matching pair of IDX files: images (N, H, W, 1) uint8 and labels (N,) int64."""
-    images = read_idx(images_path)
-    labels = read_idx(labels_path)
-    if images.ndim != 3:
-        raise IdxError(f"{images_path}: expected 3 dimensions (count, rows, cols), got shape {images.shape}")
-    if labels.ndim != 1:
-        raise IdxError(f"{labels_path}: expected 1 dimension (count), got shape {labels.shape}")
-    if len(images) != len(labels):
-        raise IdxError(f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels")
-    return images[..., np.newaxis], labels.astype(np.int64)
+    """Reads a matching pair of IDX files whole: images (N, H, W, 1) uint8 and labels (N,) int64."""
+    pairs = list(images_and_labels(images_path, labels_path))
+    images = np.stack([image for image, _ in pairs])
+    return images, np.array([label for _, label in pairs], dtype=np.int64)
 
 
 def find_pairs(directory: str) -> list:

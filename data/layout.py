@@ -14,8 +14,12 @@ RECORD_PATTERN = "*" + RECORD_SUFFIX
 # selection (objective, early stopping, schedules), test only the Evaluator's blessing.
 TRAIN, EVAL, TEST = "train", "eval", "test"
 SPLITS = (TRAIN, EVAL, TEST)
-# data.prepare's own file in every folder it writes: it replaces only folders that hold one.
+# data.prepare's own file in every folder it writes: it replaces only folders that hold one. It
+# also records the example counts, the image shape and, for an image-folder source, the classes.
 MARKER = "prepared.json"
+# The class names, index = label, next to the records (image-folder sources): the pipeline
+# carries them into the served model, whose metadata and predict CLI then name each class.
+CLASSES_FILE = "classes.json"
 
 
 def input_patterns(predefined_splits: bool) -> dict:

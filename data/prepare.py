@@ -1,11 +1,15 @@
-"""Command line: converts a source into the project's TFRecord format.
+"""Command line: converts a source into the project's TFRecord format, streaming (memory stays flat).
 
     python -m data.prepare digits OUT_DIR
     python -m data.prepare mnist OUT_DIR --source ../shared/datasets/mnist-10k [--limit N]
     python -m data.prepare mnist OUT_DIR --source DIR_WITH_TRAIN_AND_T10K --test-prefix t10k
+    python -m data.prepare folder SRC OUT_DIR --image-shape 32,32,3 [--skip-bad]
 
-``--source`` takes a folder of IDX files or an http(s) base URL. The output folder is what the
-pipeline's ``--data-root`` expects. With ``--test-prefix`` the source's own test set (MNIST's
+``--source`` takes a folder of IDX files or an http(s) base URL. ``folder`` reads SRC's class
+subfolders of images in any format Pillow reads (data/folders.py), converts them to
+``--image-shape`` and writes the class names next to the records (classes.json). The output
+folder is what the pipeline's ``--data-root`` expects; the records go into files of about 128 MB
+each (``--shards N``: exactly N). With ``--test-prefix`` the source's own test set (MNIST's
 ``t10k`` files) becomes the test split: OUT_DIR gets ``train/``, ``eval/`` and ``test/`` folders
 (the rest split train:eval by a hash of each key, ``--split-buckets``), for a run with
 ``--predefined-splits true``.
@@ -19,31 +23,17 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
-from typing import Iterable, NamedTuple, Sequence
-
-from tqdm import tqdm
+from typing import Sequence
 
 from console.errors import UsageError, run_command
 from console.quiet import quiet_libraries
-from data import idx, sources
+from data import folders, idx, sources
 from data.layout import EVAL, MARKER, TEST, TRAIN
+from data.output import Prepared, write_dataset
 
-SOURCES = ("digits", "mnist")
-
-
-class Prepared(NamedTuple):
-    """What ``prepare`` wrote: the record files and the example count of each output folder ("" when flat)."""
-
-    paths: list
-    counts: dict
-
-    @property
-    def examples(self) -> int:
-        """Examples written in all."""
-        return sum(self.counts.values())
+SOURCES = ("digits", "mnist", "folder")
+SKIPPED_SHOWN = 20  # skipped files named on the terminal; prepared.json lists them all
 
 
 def hash_split(key: str, buckets: Sequence[int]) -> str:
@@ -52,140 +42,102 @@ def hash_split(key: str, buckets: Sequence[int]) -> str:
     return TRAIN if bucket < buckets[0] else EVAL
 
 
-def check_replaceable(out_dir: str, overwrite: bool) -> None:
-    """Refuses an output folder holding anything but an earlier output of ``prepare`` (that one needs ``overwrite``)."""
-    if not os.path.lexists(out_dir):
-        return
-    if not os.path.isdir(out_dir) or os.path.islink(out_dir):
-        raise UsageError(f"{out_dir} exists and is not a folder; choose another output folder")
-    entries = os.listdir(out_dir)
-    if entries and MARKER not in entries:
-        raise UsageError(
-            f"{out_dir} is not empty and was not written by data.prepare (it has no {MARKER}); "
-            "nothing was changed: choose a new or empty output folder"
-        )
-    if entries and not overwrite:
-        raise UsageError(f"{out_dir} already holds a dataset written by data.prepare; pass --overwrite to replace it")
-
-
-def _items(source_name: str, source: str, limit: int) -> Iterable:
-    if source_name == "digits":
-        return sources.digits()
-    if source_name == "mnist":
-        if not source:
-            raise idx.IdxError("mnist needs --source: a folder of IDX files or an http(s) URL")
-        return sources.mnist(source, limit=limit or None)
-    raise UsageError(f"unknown source {source_name!r}: choose {' or '.join(SOURCES)}")
-
-
-def _write(items: Iterable, staging: str, name: str, num_shards: int, route, total: int | None) -> Prepared:
-    """Writes every item into the staging folder's subfolder ``route(item)`` ("" for the folder itself).
-
-    On a terminal it shows a progress bar with the count, the rate and the time left.
-    """
-    from data import format as record_format  # TensorFlow: loaded only to write, after ``main`` quieted it
-
-    writers = {}
-    try:
-        for item in tqdm(items, total=total, unit=" images", desc=name, disable=None, mininterval=1.0, leave=False):
-            folder = route(item)
-            if folder not in writers:
-                writers[folder] = record_format.ShardWriter(os.path.join(staging, folder), name, num_shards)
-            writers[folder].write(item)
-    finally:
-        for writer in writers.values():
-            writer.close()
-    return Prepared([p for w in writers.values() for p in w.paths], {f: w.count for f, w in writers.items()})
-
-
 def prepare(
-    source_name: str,
-    out_dir: str,
-    source: str = "",
-    limit: int = 0,
-    num_shards: int = 1,
-    overwrite: bool = False,
-    test_prefix: str = "",
-    split_buckets: Sequence[int] = (8, 1),
-) -> Prepared:
-    """Writes the examples of ``source_name`` into ``out_dir``; returns what it wrote.
-
-    Writes into a new hidden sibling folder first and renames it into place, so an interrupted
-    or failed conversion never leaves a half-written dataset where the pipeline would read it.
-    """
-    out_dir = os.path.abspath(out_dir)
-    check_replaceable(out_dir, overwrite)
+    source_name: str, out_dir: str, source: str = "", limit: int = 0, num_shards: int = 0, overwrite: bool = False,
+    test_prefix: str = "", split_buckets: Sequence[int] = (8, 1), image_shape: Sequence[int] = (),
+    skip_bad: bool = False,
+) -> Prepared:  # fmt: skip
+    """Writes the examples of ``source_name`` into ``out_dir``; returns what it wrote (data/output.py)."""
     if test_prefix and source_name != "mnist":
         raise UsageError("--test-prefix names the IDX prefix of a predefined test set: only for mnist")
     if len(split_buckets) != 2 or min(split_buckets) < 1:
         raise UsageError(f"--split-buckets must be two positive counts (train, eval), got {split_buckets}")
-    items = _items(source_name, source, limit)
+    facts, skipped = {}, []
+    if source_name == "digits":
+        items = sources.digits()
+    elif source_name == "mnist":
+        if not source:
+            raise idx.IdxError("mnist needs --source: a folder of IDX files or an http(s) URL")
+        items = sources.mnist(source, limit=limit or None)
+    elif source_name == "folder":
+        facts = {"class_names": folders.class_names(source), "image_shape": list(image_shape), "skipped": skipped}
+        items = folders.images(source, image_shape, skip_bad, skipped)
+    else:
+        raise UsageError(f"unknown source {source_name!r}: choose {', '.join(SOURCES)}")
 
     def route(item) -> str:
         if not test_prefix:
             return ""
         return TEST if item.key.startswith(f"mnist-{test_prefix}-") else hash_split(item.key, split_buckets)
 
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(out_dir)}.partial-")
+    total = (
+        len(folders.image_files(source, facts["class_names"])) if facts else sources.count(source_name, source, limit)
+    )
+    prepared = write_dataset(items, out_dir, source_name, total=total, num_shards=num_shards, overwrite=overwrite,
+                             route=route, facts=facts)  # fmt: skip
+    if test_prefix and set(prepared.counts) != {TRAIN, EVAL, TEST}:
+        raise UsageError(
+            f"--test-prefix {test_prefix}: the source gives splits {sorted(prepared.counts)}, not all three"
+        )
+    return prepared
+
+
+def _numbers(text: str, flag: str, count: int) -> tuple:
+    """``count`` comma-separated integers given to ``flag``."""
     try:
-        prepared = _write(items, staging, source_name, num_shards, route, sources.count(source_name, source, limit))
-        if test_prefix and set(prepared.counts) != {TRAIN, EVAL, TEST}:
-            raise UsageError(
-                f"--test-prefix {test_prefix}: the source gives splits {sorted(prepared.counts)}, not all three"
-            )
-        _write_marker(staging, source_name, prepared)
-        _replace(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # only ever our own staging folder
-    return Prepared([os.path.join(out_dir, os.path.relpath(p, staging)) for p in prepared.paths], prepared.counts)
-
-
-def _write_marker(folder: str, source_name: str, prepared: Prepared) -> None:
-    """Writes MARKER: this folder is data.prepare's, with what it holds (so counting never re-reads the records)."""
-    files = [os.path.relpath(path, folder) for path in prepared.paths]
-    marker = {"written_by": "data.prepare", "source": source_name, "examples": prepared.examples, "files": files}
-    with open(os.path.join(folder, MARKER), "w") as f:
-        json.dump({**marker, "counts": prepared.counts}, f, indent=2)
-
-
-def _replace(staging: str, out_dir: str) -> None:
-    """Moves ``staging`` to ``out_dir``; an earlier output there (checked by ``check_replaceable``) is removed."""
-    if os.path.isdir(out_dir) and os.listdir(out_dir):
-        old = tempfile.mkdtemp(dir=os.path.dirname(out_dir), prefix=f".{os.path.basename(out_dir)}.old-")
-        os.replace(out_dir, old)
-        os.replace(staging, out_dir)
-        shutil.rmtree(old)
-    else:
-        os.replace(staging, out_dir)
+        numbers = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        numbers = ()
+    if len(numbers) != count:
+        raise UsageError(f"{flag}: expected {count} comma-separated integers, got {text!r}")
+    return numbers
 
 
 def main(argv=None) -> int:
     """Entry point of ``python -m data.prepare``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source_name", choices=SOURCES)
-    parser.add_argument("out_dir")
+    parser.add_argument("paths", nargs="+", metavar="[SRC] OUT_DIR", help="folder: SRC then OUT_DIR; others: OUT_DIR")
     parser.add_argument("--source", default="", help="mnist: folder of IDX files or http(s) base URL")
     parser.add_argument("--limit", type=int, default=0, help="keep only the first N examples (0: all)")
-    parser.add_argument("--shards", type=int, default=1, help="number of output files (per split folder)")
+    parser.add_argument("--shards", type=int, default=0, help="files per split folder (0: one per 128 MB)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier output of data.prepare")
     parser.add_argument("--test-prefix", default="", help="mnist: IDX prefix of the predefined test set, e.g. t10k")
     parser.add_argument("--split-buckets", default="8,1", help="with --test-prefix: train,eval ratio of the rest")
+    parser.add_argument("--image-shape", default="", help="folder: HEIGHT,WIDTH,CHANNELS (channels 1, 3 or 4)")
+    parser.add_argument("--skip-bad", action="store_true", help="folder: leave unreadable images out, and list them")
     args = parser.parse_args(argv)
 
     def body() -> None:
-        try:
-            buckets = tuple(int(part) for part in args.split_buckets.split(","))
-        except ValueError:
-            raise UsageError(f"--split-buckets: expected two integers like 8,1, got {args.split_buckets!r}") from None
-        prepared = prepare(args.source_name, args.out_dir, args.source, args.limit, args.shards, args.overwrite,
-                           args.test_prefix, buckets)  # fmt: skip
+        source, out_dir = _paths(args)
+        shape = _numbers(args.image_shape, "--image-shape", 3) if args.source_name == "folder" else ()
+        prepared = prepare(args.source_name, out_dir, source, args.limit, args.shards, args.overwrite,
+                           args.test_prefix, _numbers(args.split_buckets, "--split-buckets", 2), shape,
+                           args.skip_bad)  # fmt: skip
         splits = ", ".join(f"{folder}: {count}" for folder, count in sorted(prepared.counts.items()) if folder)
         where = f" ({splits})" if splits else ""
-        print(f"wrote {prepared.examples} examples to {len(prepared.paths)} file(s) in {args.out_dir}{where}")
+        print(f"wrote {prepared.examples} examples to {len(prepared.paths)} file(s) in {out_dir}{where}")
+        _report_skipped(out_dir)
 
     return run_command("data.prepare", body)
+
+
+def _paths(args) -> tuple:
+    """(source, output folder) from the positional paths: ``folder`` takes SRC OUT_DIR, the others OUT_DIR."""
+    expected = 2 if args.source_name == "folder" else 1
+    if len(args.paths) != expected:
+        raise UsageError(f"{args.source_name} takes {'SRC OUT_DIR' if expected == 2 else 'OUT_DIR'}, got {args.paths}")
+    return (args.paths[0], args.paths[1]) if expected == 2 else (args.source, args.paths[0])
+
+
+def _report_skipped(out_dir: str) -> None:
+    """Counts and names the images ``--skip-bad`` left out (prepared.json lists them all)."""
+    with open(os.path.join(out_dir, MARKER)) as f:
+        skipped = json.load(f).get("skipped", [])
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable image(s), listed in {os.path.join(out_dir, MARKER)}:")
+        for path, reason in skipped[:SKIPPED_SHOWN]:
+            print(f"  {path}: {reason}")
 
 
 if __name__ == "__main__":

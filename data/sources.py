@@ -35,7 +35,7 @@ def count(source_name: str, source: str = "", limit: int = 0) -> int | None:
     if source_name == "digits":
         total = DIGITS_COUNT
     elif source_name == "mnist" and os.path.isdir(source):
-        total = sum(len(idx.read_idx(labels)) for _, _, labels in idx.find_pairs(source))
+        total = sum(idx.pair_count(images, labels) for _, images, labels in idx.find_pairs(source))
     else:
         return limit or None
     return min(total, limit) if limit else total
@@ -68,8 +68,7 @@ def _idx_items(directory: str, limit: int | None) -> Iterator[LabeledImage]:
     """The labeled images of every IDX pair in ``directory``, keyed ``mnist-<prefix>-<index>``."""
     count = 0
     for prefix, images_path, labels_path in idx.find_pairs(directory):
-        images, labels = idx.read_images_and_labels(images_path, labels_path)
-        for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        for i, (image, label) in enumerate(idx.images_and_labels(images_path, labels_path)):
             if limit is not None and count >= limit:
                 return
             yield LabeledImage(f"mnist-{prefix}-{i:05d}", image, int(label))

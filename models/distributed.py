@@ -37,19 +37,20 @@ def weights_digest(model: keras.Model) -> str:
     return digest.hexdigest()
 
 
-def _sharded(fn_args, tf_transform_output, settings: TrainingSettings, global_batch: int, train: bool):
-    """A ``distribute_datasets_from_function`` input function: this worker's shard of one split."""
+def _sharded(fn_args, tf_transform_output, settings: TrainingSettings, global_batch: int, cache: bool):
+    """A ``distribute_datasets_from_function`` input function: this worker's shard of the train split, repeated."""
 
     def make(context: tf.distribute.InputContext) -> tf.data.Dataset:
         return inputs.dataset(
-            fn_args.train_files if train else fn_args.eval_files,
+            fn_args.train_files,
             tf_transform_output.transformed_feature_spec(),
             settings.image_shape,
             context.get_per_replica_batch_size(global_batch),
-            train=train,
+            train=True,
             seed=settings.seed + context.input_pipeline_id,
             shard=(context.num_input_pipelines, context.input_pipeline_id),
-            repeat=train,
+            repeat=True,
+            cache=cache,
         )
 
     return make
@@ -94,15 +95,17 @@ def train(fn_args, settings: TrainingSettings, hp, cluster: Cluster, tf_transfor
         communication_options=tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT_S)
     )
     global_batch = settings.batch_size * strategy.num_replicas_in_sync
-    steps = max(1, inputs.count_examples(fn_args.train_files) // global_batch)
+    examples = inputs.count_examples(fn_args.train_files)
+    steps = max(1, examples // global_batch)
+    cache = inputs.fits_in_cache(examples // cluster.workers, settings.image_shape, settings.cache_mb, "train shard")
     with strategy.scope():
         model = model_lib.build_model(hp, settings.image_shape, settings.num_classes, steps * settings.epochs)
     train_set = strategy.distribute_datasets_from_function(
-        _sharded(fn_args, tf_transform_output, settings, global_batch, train=True)
+        _sharded(fn_args, tf_transform_output, settings, global_batch, cache)
     )
     eval_set = inputs.dataset(
         fn_args.eval_files, tf_transform_output.transformed_feature_spec(), settings.image_shape,
-        settings.batch_size, train=False, seed=settings.seed, shard=(cluster.workers, cluster.index),
+        settings.batch_size, train=False, seed=settings.seed, shard=(cluster.workers, cluster.index), cache=cache,
     )  # fmt: skip
     done = tf.Variable(0, dtype=tf.int64, trainable=False)  # epochs finished, kept in the backup
     manager = tf.train.CheckpointManager(

@@ -7,6 +7,7 @@ themselves are float32 under mixed precision, so the copy computes what the mode
 Only the chief of a multi-worker run exports; the copy needs no distribution strategy.
 """
 
+import json
 import os
 
 import keras
@@ -30,6 +31,16 @@ def float32_copy(hp, image_shape, num_classes: int, weights: list) -> keras.Mode
         keras.mixed_precision.set_global_policy(policy)
     model.set_weights(weights)
     return model
+
+
+def write_class_names(export_dir: str, class_names) -> None:
+    """Writes ``features.CLASS_NAMES_FILE`` into an exported model (nothing when there are no names)."""
+    if not class_names:
+        return
+    path = os.path.join(export_dir, features.CLASS_NAMES_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(list(class_names)))
 
 
 def export(model: keras.Model, tf_transform_output: tft.TFTransformOutput, image_shape, export_dir: str) -> None:

@@ -26,6 +26,9 @@ CLASSES = "classes"
 # `{"b64": ...}` examples send) and raw image bytes (what a client holding pixels sends).
 EXAMPLES_SIGNATURE = "serving_default"
 IMAGE_SIGNATURE = "serving_image"
+# Next to the SavedModel, where TF Serving keeps files that are not the graph: the classes' names
+# (index = label) when the data had them; the REST server and the predict CLI read it.
+CLASS_NAMES_FILE = "assets.extra/class_names.json"
 
 
 # The model's one metric, compiled into it and computed by the Evaluator (Keras' and TFMA's name).

@@ -10,8 +10,10 @@ model: Keras 3's random layers keep seed state that ``tf.saved_model.save`` cann
 the served model must not jitter.
 """
 
+import logging
 from typing import Sequence, Tuple
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
@@ -21,6 +23,8 @@ from models.settings import TrainingSettings, TuningSettings
 
 SHUFFLE_BUFFER = 10_000
 SHIFT_FRACTION = 0.08
+RECORD_OVERHEAD_BYTES = 16  # a cached example beyond its pixels: the label and tensor bookkeeping
+log = logging.getLogger(__name__)
 
 
 def _files(file_patterns) -> list:
@@ -35,6 +39,20 @@ def count_examples(file_patterns) -> int:
     return int(records.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
 
 
+def fits_in_cache(examples: int, image_shape: Sequence[int], budget_mb: int, what: str) -> bool:
+    """Whether ``examples`` decoded-to-bytes examples fit the in-memory cache budget; the decision is logged.
+
+    Within the budget a split is read and parsed once and later epochs come from memory; past it,
+    every epoch streams from disk through the shuffle buffer, so memory stays bounded by the
+    configuration, not by the data's size.
+    """
+    needed = examples * (int(np.prod(image_shape)) + RECORD_OVERHEAD_BYTES)
+    fits = needed <= budget_mb * 1024 * 1024
+    how = "cached after the first pass" if fits else "streamed from disk every epoch"
+    log.info("%s: %d examples, about %.0f MB: %s (budget %d MB)", what, examples, needed / 2**20, how, budget_mb)
+    return fits
+
+
 def shift(image: tf.Tensor, seed: int) -> tf.Tensor:
     """``image`` moved by up to SHIFT_FRACTION of its size each way (zero padding)."""
     height, width, channels = image.shape
@@ -45,13 +63,13 @@ def shift(image: tf.Tensor, seed: int) -> tf.Tensor:
 
 def dataset(
     file_patterns, feature_spec: dict, image_shape: Sequence[int], batch_size: int, train: bool, seed: int,
-    limit: int = 0, shard: Tuple[int, int] = (1, 0), repeat: bool = False,
+    limit: int = 0, shard: Tuple[int, int] = (1, 0), repeat: bool = False, cache: bool = True,
 ) -> tf.data.Dataset:  # fmt: skip
     """Batches of (images, labels) from the transformed records: shard ``shard[1]`` of ``shard[0]``, the
     first ``limit`` records (0: all), once or repeated.
 
-    The raw image bytes are cached in memory after the first pass (MNIST-10k's train split is
-    about 6 MB), so later epochs skip reading and parsing, and decoded batch by batch.
+    With ``cache`` the raw image bytes stay in memory after the first pass (``fits_in_cache``
+    decides), so later epochs skip reading and parsing; they are decoded batch by batch.
     """
     data = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP")
     if shard[0] > 1:
@@ -59,7 +77,9 @@ def dataset(
     if limit:
         data = data.take(limit)
     data = data.batch(batch_size).map(lambda records: tf.io.parse_example(records, feature_spec))
-    data = data.map(lambda example: (example[features.IMAGE_XF], example[features.LABEL_XF])).cache()
+    data = data.map(lambda example: (example[features.IMAGE_XF], example[features.LABEL_XF]))
+    if cache:
+        data = data.cache()
     if train:
         data = data.unbatch().shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
     if repeat:
@@ -79,14 +99,18 @@ def datasets(
     train_limit: int = 0,
 ):  # fmt: skip
     """The (train, eval) datasets for a Tuner or single-worker Trainer run, batched for ``replicas`` devices."""
+    train_examples = min(count_examples(fn_args.train_files), train_limit or float("inf"))
+    budget, shape = settings.cache_mb, settings.image_shape
+    train_cache = fits_in_cache(train_examples, shape, budget, "train split")
+    eval_cache = fits_in_cache(count_examples(fn_args.eval_files), shape, budget, "eval split")
     common = dict(
         feature_spec=tf_transform_output.transformed_feature_spec(),
         image_shape=settings.image_shape,
         batch_size=devices.global_batch_size(settings.batch_size, replicas),
         seed=settings.seed,
     )
-    train = dataset(fn_args.train_files, train=True, limit=train_limit, **common)
-    evaluation = dataset(fn_args.eval_files, train=False, **common)
+    train = dataset(fn_args.train_files, train=True, limit=train_limit, cache=train_cache, **common)
+    evaluation = dataset(fn_args.eval_files, train=False, cache=eval_cache, **common)
     return train, evaluation
 
 

@@ -56,6 +56,8 @@ class TuningSettings(ComponentSettings):
     # Training examples each trial sees (0: all of them).
     tuner_examples: int = 2048
     tuner_algorithm: str = "random"
+    # The in-memory cache's budget for one split's examples (models/inputs.py).
+    cache_mb: int = 512
     # AI Platform-style params replacing ranges of the search space (models.tuning).
     search_space: list = dataclasses.field(default_factory=list)
     # Root of the per-trial TensorBoard logs.
@@ -72,6 +74,8 @@ class TrainingSettings(ComponentSettings):
     seed: int = 42
     epochs: int = 6
     early_stopping_patience: int = 4
+    # The in-memory cache's budget for one split's examples (models/inputs.py).
+    cache_mb: int = 512
     # Values the Trainer uses when no hyperparameters artifact is wired in (tuning mode "file").
     fixed_hyperparameters: dict = dataclasses.field(default_factory=dict)
     # Tuning mode "reuse": a missing resolved artifact is an error, not a silent fallback.
@@ -80,4 +84,6 @@ class TrainingSettings(ComponentSettings):
     checkpoint_dir: str = ""
     # Training processes to run on this machine (--trainer-workers); on Vertex AI, TF_CONFIG says.
     workers: int = 1
+    # The classes' names (index = label), exported with the model for its clients.
+    class_names: list = dataclasses.field(default_factory=list)
     code_version: str = ""

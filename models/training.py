@@ -79,6 +79,7 @@ def run_fn(fn_args: FnArgs) -> None:
         weights = model.get_weights()
         served = export.float32_copy(hp, settings.image_shape, settings.num_classes, weights)
         export.export(served, tf_transform_output, settings.image_shape, fn_args.serving_model_dir)
+        export.write_class_names(fn_args.serving_model_dir, settings.class_names)
 
 
 def fit(fn_args: FnArgs, settings: TrainingSettings, hp, tf_transform_output, backup: str) -> keras.Model:

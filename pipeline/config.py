@@ -9,18 +9,12 @@ three go through ``coerce``. This module imports no TensorFlow.
 
 import dataclasses
 import functools
-import json
 import os
 import typing
 from typing import Tuple
 
-import yaml
-from google.protobuf import text_format
-from tensorflow_metadata.proto.v0 import schema_pb2
-
-from console.errors import UsageError
-from models import features
 from models import hyperparameters as hp_lib
+from pipeline.facts import ConfigError, data_facts, read_document, schema_facts
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Where runs write unless --output-root says otherwise; every command that finds a run reads the same.
@@ -41,10 +35,6 @@ PRESET_BUDGETS = {
     "digits": {"train_epochs": 20, "tuner_epochs": 3, "early_stopping_patience": 10},
     "mnist": {"train_epochs": 7, "tuner_epochs": 1},
 }
-
-
-class ConfigError(UsageError):
-    """The configuration is inconsistent or names something that does not exist."""
 
 
 TUNING_MODES = ("tune", "reuse", "file", "off")
@@ -68,6 +58,9 @@ class PipelineConfig:
     num_classes: int
     # Where a local run writes its log file, one per run (local/console.py); unused off this machine.
     log_dir: str = ""
+    # The classes' names, index = label (an image-folder dataset's classes.json by default): the
+    # served model's metadata and the predict CLI name each class with them.
+    class_names: Tuple[str, ...] = ()
     # Use SchemaGen's inferred schema instead of importing schema_path (a new dataset).
     use_schema_gen: bool = False
     # Hash buckets of the train, eval and test splits (8:1:1 sends 80% of the keys to train).
@@ -90,6 +83,9 @@ class PipelineConfig:
     tuner_examples: int = 2048
     # The one-cycle learning-rate schedule spans all of them (models/model.py).
     train_epochs: int = 6
+    # Tuner and Trainer keep a split's examples in memory only when they fit this budget, and
+    # stream them from disk every epoch otherwise (models/inputs.py).
+    input_cache_mb: int = 512
     # The Trainer as this many processes on loopback with TF_CONFIG, as Vertex AI runs replicas
     # (models/launcher.py); a cloud run asks for replicas in the cloud config instead.
     trainer_workers: int = 1
@@ -112,6 +108,8 @@ class PipelineConfig:
             raise ConfigError(f"image_shape must be three positive sizes (height, width, channels): {self.image_shape}")
         if self.num_classes < 2:
             raise ConfigError(f"num_classes must be at least 2, got {self.num_classes}")
+        if self.class_names and len(self.class_names) != self.num_classes:
+            raise ConfigError(f"{len(self.class_names)} class_names for {self.num_classes} classes: {self.class_names}")
         if len(self.split_buckets) != 3 or min(self.split_buckets) < 1:
             raise ConfigError(f"split_buckets must be three positive counts (train, eval, test): {self.split_buckets}")
         if not 0.0 <= self.accuracy_lower_bound <= 1.0:
@@ -154,46 +152,6 @@ class PipelineConfig:
             return hp_lib.parse_fixed_values(read_document(self.hyperparameters_file))
         except hp_lib.HyperparameterError as err:
             raise ConfigError(f"{self.hyperparameters_file}: {err}") from err
-
-
-def read_document(path: str):
-    """Parses a JSON or YAML file: JSON first, since YAML 1.1 reads a JSON number like 1e-09 as a string."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read ({err.strerror})") from err
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: does not parse as YAML or JSON ({err})") from err
-
-
-def schema_facts(schema_path: str) -> Tuple[Tuple[int, int, int], int]:
-    """Reads (image_shape, num_classes) from the int domains of a curated schema."""
-    try:
-        with open(schema_path) as f:
-            schema = text_format.Parse(f.read(), schema_pb2.Schema())
-    except OSError as err:
-        raise ConfigError(f"{schema_path}: cannot read schema ({err.strerror})") from err
-    except text_format.ParseError as err:
-        raise ConfigError(f"{schema_path}: not a schema in text format ({err})") from err
-    domains = {f.name: f.int_domain for f in schema.feature if f.HasField("int_domain")}
-
-    def fixed(name: str) -> int:
-        domain = domains.get(name)
-        if domain is None or domain.min != domain.max:
-            raise ConfigError(f"{schema_path}: feature {name!r} needs an int_domain with min == max")
-        return domain.min
-
-    label = domains.get(features.LABEL)
-    if label is None or label.min != 0:
-        raise ConfigError(f"{schema_path}: feature {features.LABEL!r} needs an int_domain from 0")
-    return tuple(fixed(k) for k in features.SHAPE_KEYS), label.max + 1
 
 
 # get_config's own arguments, settable wherever a field is (command line, the cloud config's `pipeline:`).
@@ -264,8 +222,13 @@ def get_config(
     if quick:
         values.update(tuner_max_trials=1, tuner_epochs=1, tuner_examples=512, train_epochs=5, accuracy_lower_bound=0.5)
     values.update(overrides)
+    found = data_facts(values["data_root"])  # what data.prepare recorded next to the records
+    values.setdefault("class_names", found.get("class_names", ()))
     if values.get("use_schema_gen"):
-        if "image_shape" not in values or "num_classes" not in values:
+        values.setdefault("image_shape", found.get("image_shape"))
+        if values["class_names"]:
+            values.setdefault("num_classes", len(values["class_names"]))
+        if not values["image_shape"] or "num_classes" not in values:
             raise ConfigError("use_schema_gen needs image_shape and num_classes: there is no curated schema")
     else:
         shape, classes = schema_facts(values["schema_path"])

@@ -68,6 +68,7 @@ def tuning_settings(config: PipelineConfig) -> TuningSettings:
         max_trials=config.tuner_max_trials,
         tuner_epochs=config.tuner_epochs,
         tuner_examples=config.tuner_examples,
+        cache_mb=config.input_cache_mb,
         tuner_algorithm=config.tuner_algorithm,
         search_space=config.search_space_params,
         tensorboard_dir=os.path.join(config.pipeline_root, "Tuner", "tensorboard"),
@@ -84,10 +85,12 @@ def training_settings(config: PipelineConfig) -> TrainingSettings:
         seed=config.seed,
         epochs=config.train_epochs,
         early_stopping_patience=config.early_stopping_patience,
+        cache_mb=config.input_cache_mb,
         fixed_hyperparameters=config.fixed_hyperparameters,
         require_hyperparameters=config.tuning_mode == "reuse",
         checkpoint_dir=os.path.join(config.pipeline_root, "Trainer", "backup"),
         workers=config.trainer_workers,
+        class_names=list(config.class_names),
         code_version=code_version(module_of(RUN_FN)),
     )
 

@@ -1,6 +1,7 @@
 """One loaded model version: its signatures, image shape and predict (serving/manager.py decides which are loaded)."""
 
 import functools
+import json
 import os
 from typing import Dict, Iterator, Sequence, Tuple
 
@@ -64,6 +65,21 @@ def _transformed_image_shapes(value: struct_pb2.StructuredValue) -> Iterator[Tup
             yield from _transformed_image_shapes(item)
 
 
+def read_class_names(version_dir: str) -> list:
+    """The class names exported with the model (``features.CLASS_NAMES_FILE``), or [] when it has none."""
+    path = os.path.join(version_dir, features.CLASS_NAMES_FILE)
+    if not os.path.isfile(path):
+        return []
+    try:
+        with open(path) as f:
+            names = json.load(f)
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{path}: not a JSON list of class names ({err})") from err
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ModelError(f"{path}: not a JSON list of class names")
+    return names
+
+
 class ServedModel:
     """One loaded version, warmed up: ``predict`` takes raw pixel bytes of ``image_shape``.
 
@@ -77,6 +93,7 @@ class ServedModel:
         self.version = version
         self.path = path
         self.image_shape = image_shape_of(meta_graph)
+        self.class_names = read_class_names(path)
         self.image_bytes = int(np.prod(self.image_shape))
         self.signature_defs = {k: v for k, v in meta_graph.signature_def.items() if k != INIT_OP_SIGNATURE}
         self.image_input = features.IMAGE
@@ -99,14 +116,15 @@ class ServedModel:
 
     @functools.cached_property
     def metadata(self) -> dict:
-        """TF Serving's ``metadata`` object: the signature defs, plus this project's ``image_shape``."""
+        """TF Serving's ``metadata`` object: the signature defs, plus ``image_shape`` and ``class_names``."""
         signature_defs = {
             name: json_format.MessageToDict(
                 signature, including_default_value_fields=True, preserving_proto_field_name=True
             )
             for name, signature in self.signature_defs.items()
         }
-        return {"signature_def": {"signature_def": signature_defs}, "image_shape": list(self.image_shape)}
+        metadata = {"signature_def": {"signature_def": signature_defs}, "image_shape": list(self.image_shape)}
+        return {**metadata, "class_names": self.class_names} if self.class_names else metadata
 
 
 def load(version: int, path: str) -> ServedModel:

@@ -6,7 +6,8 @@
 (UTF-8) holds one JSON instance per line (newline-delimited JSON), one object ``{"instances": [...]}``
 (optionally with ``"signature_name"``), or a JSON array of instances spread over several lines;
 an instance takes any form the REST server takes (serving/codec.py). Prints one line per
-instance, ``{"classes": ..., "probabilities": [...]}``, in the file's order. A bad flag, file or
+instance, ``{"classes": ..., "probabilities": [...]}`` (and ``"class_name"`` when the model was
+exported with class names), in the file's order. A bad flag, file or
 instance, or a model folder that cannot be loaded, ends with one line naming it and exit status 2
 (console/errors.py).
 """
@@ -17,6 +18,7 @@ import sys
 from typing import List, Tuple
 
 from console.errors import UsageError, run_command
+from models import features
 from serving import codec, versions
 from serving.model import ModelError, load
 
@@ -95,6 +97,8 @@ def main(argv=None) -> int:
                 except codec.InputError as e:
                     raise codec.InputError(f"{where}: {e}") from None
             for prediction in codec.row_response(model.predict(images))["predictions"]:
+                if model.class_names:
+                    prediction["class_name"] = model.class_names[prediction[features.CLASSES]]
                 print(json.dumps(prediction))
 
     return run_command("serving.predict", body)

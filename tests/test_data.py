@@ -186,3 +186,22 @@ def test_a_predefined_test_set_becomes_the_test_folder(tmp_path, mnist_dir):
         for example in record_format.read_records(str(tmp_path / "out" / "test" / "*.tfrecord"))
     }
     assert test_keys == {f"mnist-t10k-{i:05d}" for i in range(MNIST_COUNT)}
+
+
+def test_without_a_shard_count_records_roll_over_to_a_new_file_by_size(tmp_path):
+    rng = np.random.default_rng(0)
+    items = [record_format.LabeledImage(f"k{i}", rng.integers(0, 256, (8, 8, 1), dtype=np.uint8), 0) for i in range(50)]
+    with record_format.ShardWriter(str(tmp_path), "toy", shard_bytes=1000) as writer:
+        for item in items:
+            writer.write(item)
+    names = sorted(os.path.basename(p) for p in writer.paths)
+    assert len(names) > 3 and names == sorted(os.listdir(tmp_path))
+    assert all(name.endswith(f"-of-{len(names):05d}.tfrecord") for name in names)
+    assert all(os.path.getsize(p) < 1000 + 200 for p in writer.paths)  # one record past the limit at most
+    assert len(list(record_format.read_records(str(tmp_path / "*.tfrecord")))) == 50
+
+
+def test_idx_files_are_read_a_chunk_at_a_time(mnist_dir, monkeypatch):
+    monkeypatch.setattr(idx, "CHUNK_RECORDS", 7)  # several reads, the last one short
+    streamed = [label for _, label in idx.images_and_labels(MNIST_IMAGES, MNIST_LABELS)]
+    assert len(streamed) == MNIST_COUNT and np.bincount(streamed).tolist() == MNIST_FIXTURE_CLASS_COUNTS
