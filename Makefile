@@ -47,7 +47,7 @@ bench-peer: $(STAMP)
 	$(PY) -m benchmarks.peer --mnist-source $(MNIST_SOURCE) $(FLAGS)
 
 # The pipeline's cost from 10k to a million examples (jittered MNIST-10k): every component's time,
-# peak memory of the whole run, disk, cached re-run; a log-log plot. Takes about an hour.
+# peak memory of the whole run, disk, cached re-run; a log-log plot. About 21 minutes, plus preparing the data once.
 bench-scale: $(STAMP)
 	$(PY) -m benchmarks.scale --mnist-source $(MNIST_SOURCE) $(FLAGS)
 
