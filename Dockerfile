@@ -21,6 +21,7 @@ COPY inspection/ inspection/
 COPY serving/ serving/
 COPY benchmarks/ benchmarks/
 COPY console/ console/
+COPY system/ system/
 COPY schema/ schema/
 
 # --no-deps: TFX, TensorFlow and Beam stay the versions the base image was built and tested with.

@@ -10,7 +10,7 @@ MODEL_NAME ?= digits
 UV_VERSION := 0.13.9
 FLAGS ?=
 
-.PHONY: run test lint format data bench bench-peer bench-scale bench-serve lock schema compile notebooks clean tensorboard serve
+.PHONY: run test lint format data bench bench-peer bench-scale bench-serve lock schema compile preflight check-serving-tf notebooks clean tensorboard serve
 
 # Creates .venv with Python 3.10 and installs the locked dependency set with uv.
 $(STAMP): requirements.lock setup.py
@@ -68,6 +68,27 @@ schema: $(STAMP)
 # CLOUD_CONFIG: a file like cloud.example.yaml (default: $$PIPELINE_CLOUD_CONFIG).
 compile: $(STAMP)
 	$(PY) kubeflow_v2_runner.py --output $(OUTPUT_ROOT)/compiled/pipeline.json $(if $(CLOUD_CONFIG),--cloud-config $(CLOUD_CONFIG))
+
+# Runs what `cloud.submit` would send, task by task on this machine (TFX's container entrypoint per
+# task; Vertex Training, Dataflow and the endpoint stand in locally) on the prepared digits, under
+# $(OUTPUT_ROOT)/preflight/. CLOUD_CONFIG as for compile; PREFLIGHT_DATA replaces the gs:// data_root.
+PREFLIGHT_DATA ?= $(OUTPUT_ROOT)/data/digits
+preflight: $(STAMP) data
+	$(PY) -m cloud.preflight --output-root $(OUTPUT_ROOT) --param data_root=$(abspath $(PREFLIGHT_DATA)) \
+		$(if $(CLOUD_CONFIG),--cloud-config $(CLOUD_CONFIG)) $(FLAGS)
+
+# Loads the newest model in SERVING_DIR with the TensorFlow of the Vertex AI serving image the cloud
+# config proposes (tf2-cpu.2-15: TensorFlow 2.15), installed alone in .venv-serving-tf, and checks that
+# both signatures answer as they do here. Needs the package registry once.
+SERVING_TF ?= 2.15.1
+SERVING_TF_VENV := .venv-serving-tf
+check-serving-tf: $(STAMP) data
+	@test -x $(SERVING_TF_VENV)/bin/python || $(VENV)/bin/uv venv -q --python $$(scripts/find_python.sh) $(SERVING_TF_VENV)
+	$(VENV)/bin/uv pip install -q --python $(SERVING_TF_VENV)/bin/python tensorflow-cpu==$(SERVING_TF)
+	@model=$$(ls -d $(SERVING_DIR)/*/ | sort -n | tail -1); records=$$(ls $(OUTPUT_ROOT)/data/digits/*.tfrecord | head -1); \
+	$(SERVING_TF_VENV)/bin/python scripts/serving_tf_check.py run $$model $$records $(OUTPUT_ROOT)/serving-tf-theirs.json && \
+	$(PY) scripts/serving_tf_check.py run $$model $$records $(OUTPUT_ROOT)/serving-tf-ours.json && \
+	$(PY) scripts/serving_tf_check.py compare $(OUTPUT_ROOT)/serving-tf-theirs.json $(OUTPUT_ROOT)/serving-tf-ours.json
 
 # Opens JupyterLab on notebooks/; they read the run from $(OUTPUT_ROOT) (or PIPELINE_METADATA_PATH, PIPELINE_NAME).
 # Jupyter refuses to run as root unless told to, which containers need.

@@ -6,7 +6,8 @@
 It builds the same ``create_pipeline`` DAG as the local runner, from the cloud config
 (``cloud/config.py``: gs:// paths, Dataflow, Vertex Training and endpoint). The tfx CLI runs
 this file with no arguments: the cloud config then comes from $PIPELINE_CLOUD_CONFIG and the
-output path from $PIPELINE_OUTPUT_ROOT. Submit the result with ``python -m cloud.submit``.
+output path from $PIPELINE_OUTPUT_ROOT. Run it here first with ``python -m cloud.preflight``, then
+submit it with ``python -m cloud.submit``.
 Exit status: 0 compiled, 2 a bad flag or cloud config (console/errors.py).
 """
 

@@ -1,11 +1,13 @@
 """Compiles ``create_pipeline`` into a KFP v2 pipeline job (JSON) for Vertex AI Pipelines or Kubeflow Pipelines 2.
 
-``kubeflow_v2_runner.py`` (the runner at the project root) and the tests call ``compile_pipeline``;
-``cloud.submit`` sends what it wrote. TFX loads only inside ``compile_pipeline``, after the cloud
-config has been checked.
+``kubeflow_v2_runner.py`` (the runner at the project root), ``cloud.preflight`` and the tests call
+``compile_pipeline``; ``cloud.submit`` sends what it wrote, moved by ``reroot`` when a run gets its
+own pipeline root. TFX loads only inside ``compile_pipeline``, after the cloud config has been checked.
 """
 
+import json
 import os
+import re
 
 from cloud import config as cloud_lib
 from pipeline.config import DEFAULT_OUTPUT_ROOT, OUTPUT_ROOT_ENV
@@ -41,9 +43,11 @@ def compile_pipeline(cloud: cloud_lib.CloudConfig, output_path: str) -> dict:
     from tfx import v1 as tfx
 
     from cloud.components import CloudComponents
+    from cloud.executors import with_code_check
     from pipeline import dag
 
     pipeline = dag.create_pipeline(config, factory=CloudComponents(cloud))
+    with_code_check(pipeline)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         # Schema 2.1 (typed parameters) is what KFP 2 backends expect; Vertex AI reads both.
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
@@ -54,3 +58,39 @@ def compile_pipeline(cloud: cloud_lib.CloudConfig, output_path: str) -> dict:
     )
     # Runtime parameters' defaults go into the job's runtimeConfig: the spec only declares their types.
     return runner.run(pipeline, parameter_values=runtime_parameters(pipeline))
+
+
+def reroot(job: dict, pipeline_root: str) -> dict:
+    """``job`` with ``pipeline_root`` as its root: every path under the compiled root moves under the new one.
+
+    The compiled spec holds, besides the artifacts' root itself, paths that TFX fixes at compile
+    time under it: the Tuner's TensorBoard logs and the Trainer's backups (in their
+    ``custom_config``), the default serving folder (the Pusher's ``push_destination``) and
+    Dataflow's temp location (the Beam args). Each string value of the spec that names the old
+    root, or a path below it, names the new root instead; runtime parameter values stay as given.
+    """
+    old, new = job["runtimeConfig"]["gcsOutputDirectory"].rstrip("/"), pipeline_root.rstrip("/")
+    # The root itself or a path below it, never a sibling such as gs://bucket/pipelines-old.
+    pattern = re.compile(re.escape(old) + r"(?=/|\"|$)")
+
+    def move(value):
+        if isinstance(value, str):
+            return pattern.sub(lambda _: new, value)
+        if isinstance(value, list):
+            return [move(item) for item in value]
+        if isinstance(value, dict):
+            return {key: move(item) for key, item in value.items()}
+        return value
+
+    return {
+        **job,
+        "pipelineSpec": move(job["pipelineSpec"]),
+        "runtimeConfig": {**job["runtimeConfig"], "gcsOutputDirectory": new},
+    }
+
+
+def rooted_paths(job: dict) -> list:
+    """The distinct paths under ``job``'s pipeline root that its spec names (what ``reroot`` moves)."""
+    root = re.escape(job["runtimeConfig"]["gcsOutputDirectory"].rstrip("/"))
+    # A path ends at a quote, a backslash (an escaped quote in JSON), a comma or white space.
+    return sorted(set(re.findall(root + r'/[^"\\,\s]*', json.dumps(job["pipelineSpec"]))))

@@ -6,7 +6,10 @@
     python -m cloud.submit --cloud-config cloud.yaml --dry-run             # prints the request, sends nothing
 
 It sends the job that ``make compile`` wrote (--spec, default outputs/compiled/pipeline.json),
-with its runtime parameters' defaults overridden by each --param. Google credentials are
+with its runtime parameters' defaults overridden by each --param; --pipeline-root moves every path
+the job names under its compiled root (TensorBoard logs, backups, the default serving folder,
+Dataflow's temp location) with the artifacts (``compiler.reroot``). ``python -m cloud.preflight``
+runs the same job on this machine first. Google credentials are
 Application Default Credentials (``gcloud auth application-default login`` or
 GOOGLE_APPLICATION_CREDENTIALS), looked up only when sending. Exit status: 0 submitted,
 1 the service could not be reached or refused the job, 2 a wrong argument or configuration
@@ -47,6 +50,10 @@ def read_job(path: str) -> dict:
         raise ConfigError(f"{path}: not JSON ({err})") from err
     if not isinstance(job, dict) or "pipelineSpec" not in job:
         raise ConfigError(f"{path}: not a compiled pipeline job (no pipelineSpec)")
+    if not isinstance(job.get("runtimeConfig"), dict) or not job["runtimeConfig"].get("gcsOutputDirectory"):
+        raise ConfigError(
+            f"{path}: the compiled pipeline job names no pipeline root (runtimeConfig.gcsOutputDirectory)"
+        )
     return job
 
 
@@ -69,13 +76,20 @@ def parameter_values(job: dict, overrides: Sequence[str]) -> dict:
     return values
 
 
+def run_job(args: argparse.Namespace, job: dict) -> dict:
+    """The job a run gets: ``job``, moved to ``--pipeline-root`` when one is given (``compiler.reroot``)."""
+    return compiler.reroot(job, args.pipeline_root) if args.pipeline_root else job
+
+
 def build_request(args: argparse.Namespace, cloud: cloud_lib.CloudConfig, job: dict) -> dict:
-    """Everything that would be sent, as plain JSON values (what --dry-run prints)."""
+    """Everything that would be sent for ``job`` (after ``run_job``), as plain JSON values (what --dry-run prints)."""
     request = {
         "target": args.target,
         "display_name": job.get("displayName") or job["pipelineSpec"]["pipelineInfo"]["name"],
         "spec": os.path.abspath(args.spec),
-        "pipeline_root": args.pipeline_root or job.get("runtimeConfig", {}).get("gcsOutputDirectory", ""),
+        "pipeline_root": job["runtimeConfig"]["gcsOutputDirectory"],
+        # TensorBoard logs, backups, the default serving folder, Dataflow's temp: they follow the root.
+        "paths_under_root": compiler.rooted_paths(job),
         "parameter_values": parameter_values(job, args.param),
         # None keeps each task's compiled caching option.
         "enable_caching": False if args.no_cache else None,
@@ -91,21 +105,25 @@ def build_request(args: argparse.Namespace, cloud: cloud_lib.CloudConfig, job: d
     return request
 
 
-def submit_vertex(request: dict) -> str:
-    """Creates the Vertex AI PipelineJob and returns its resource name."""
+def submit_vertex(request: dict, job: dict) -> str:
+    """Creates the Vertex AI PipelineJob of ``job`` and returns its resource name."""
     from google.cloud import aiplatform
 
-    job = aiplatform.PipelineJob(
-        display_name=request["display_name"],
-        template_path=request["spec"],
-        pipeline_root=request["pipeline_root"] or None,
-        parameter_values=request["parameter_values"],
-        enable_caching=request["enable_caching"],
-        project=request["project"],
-        location=request["location"],
-    )
-    job.submit(service_account=request["service_account"], experiment=request["experiment"])
-    return job.resource_name
+    with tempfile.TemporaryDirectory() as folder:
+        template = os.path.join(folder, "pipeline.json")
+        with open(template, "w") as f:
+            json.dump(job, f)
+        pipeline_job = aiplatform.PipelineJob(
+            display_name=request["display_name"],
+            template_path=template,
+            pipeline_root=request["pipeline_root"] or None,
+            parameter_values=request["parameter_values"],
+            enable_caching=request["enable_caching"],
+            project=request["project"],
+            location=request["location"],
+        )
+    pipeline_job.submit(service_account=request["service_account"], experiment=request["experiment"])
+    return pipeline_job.resource_name
 
 
 def submit_kfp(request: dict, job: dict) -> str:
@@ -141,7 +159,7 @@ def send(request: dict, job: dict) -> str:
 
     try:
         if request["target"] == "vertex":
-            return "Vertex AI pipeline job " + submit_vertex(request)
+            return "Vertex AI pipeline job " + submit_vertex(request, job)
         return f"Kubeflow Pipelines run {submit_kfp(request, job)} on {request['host']}"
     except google.auth.exceptions.DefaultCredentialsError as err:
         raise SubmitError(
@@ -187,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> None:
         if args.pipeline_root and not args.pipeline_root.startswith("gs://"):
             raise ConfigError(f"--pipeline-root must be a gs:// path, got {args.pipeline_root!r}")
-        job = read_job(args.spec)
+        job = run_job(args, read_job(args.spec))
         request = build_request(args, cloud_lib.load(args.cloud_config), job)
         if args.dry_run:
             print(json.dumps(request, indent=2, sort_keys=True))

@@ -10,7 +10,9 @@
 
 The store is found from the pipeline's own flags, given after the command: --output-root,
 --dataset, --pipeline-name, --metadata-path (any ``local_runner.py`` flag is accepted), or
---grpc-host/--grpc-port for a metadata gRPC service such as Kubeflow's. Run ids are the ones
+--grpc-host/--grpc-port for a metadata gRPC service such as Kubeflow's. Runs are read in TFX's
+layout (a local run) or in Kubeflow Pipelines 2's (a KFP backend, or the store
+``python -m cloud.preflight`` writes), whichever the store holds (inspection/layout.py). Run ids are the ones
 ``runs`` lists. ``latest`` (the default) is the most recent run; for lineage, metrics and
 compare, the most recent run that pushed a model or evaluated one. Exit status: 0 done, 1 no
 such store, run or artifact, 2 a bad flag (console/errors.py).

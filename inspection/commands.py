@@ -116,15 +116,19 @@ def cmd_metrics(store, pipeline_name: str, args) -> tuple:
     ]
     examples = metrics["overall"].get(EXAMPLE_COUNT)
     on = f"on the {metrics['split']} split" + (f" ({int(examples)} examples)" if examples is not None else "")
+    published = results.published_metrics(store, run.run_id)
     text = "\n".join([
         f"Evaluation in run {run.run_id} {on}: {_verdict(verdict)}",
         *(f"  failed: {failure}" for failure in verdict["failures"]),
         format_table(["metric", "candidate", "baseline"], overall),
         "",
         format_table(["label", "examples", ACCURACY, "baseline"], per_class),
+        "",
+        "Published as system.Metrics (the KFP UI's run comparison, Vertex AI Experiments): "
+        + (", ".join(f"{name} {_cell(value)}" for name, value in published.items()) or "nothing"),
     ])  # fmt: skip
     series = {"candidate": metrics, **({"baseline": metrics["baseline"]} if metrics["baseline"] else {})}
-    data = {"run_id": run.run_id, "metrics": metrics, "blessing": verdict}
+    data = {"run_id": run.run_id, "metrics": metrics, "blessing": verdict, "published": published}
     return data, text, plots.plot_per_class(series) if args.plot else None
 
 

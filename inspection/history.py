@@ -1,23 +1,23 @@
 """A pipeline's runs: their executions in order, and the artifacts each run output or read.
 
 With caching, a cached execution records the original artifacts as its outputs: a run's
-artifacts may have been produced by an earlier run (``ArtifactRecord.cached``).
+artifacts may have been produced by an earlier run (``ArtifactRecord.cached``). Runs are read in
+either layout (TFX's or Kubeflow Pipelines 2's, inspection/layout.py).
 """
 
 from typing import Dict, List
 
 import ml_metadata as mlmd
 
+from inspection import layout as layout_lib
 from inspection.records import ArtifactRecord, ExecutionRecord, RunRecord, artifact_record
 from inspection.store import (
     LATEST,
-    NODE_CONTEXT,
-    PIPELINE_CONTEXT,
-    RUN_CONTEXT,
     Event,
     MetadataError,
     State,
     artifact_type_id,
+    artifact_type_names,
     contexts_of_type,
     run_context,
     type_names,
@@ -26,11 +26,12 @@ from inspection.store import (
 
 def pipelines(store: mlmd.MetadataStore) -> List[str]:
     """Names of the pipelines that have run against this store."""
-    return sorted(c.name for c in contexts_of_type(store, PIPELINE_CONTEXT))
+    return sorted(c.name for c in contexts_of_type(store, layout_lib.of(store).pipeline_context))
 
 
 def execution_records(store: mlmd.MetadataStore, executions: list) -> List[tuple]:
     """(pipeline name, ExecutionRecord) for each execution, from its pipeline, run and node contexts."""
+    layout = layout_lib.of(store)
     context_types = type_names(store.get_context_types())
     execution_types = type_names(store.get_execution_types())
     records = []
@@ -38,30 +39,28 @@ def execution_records(store: mlmd.MetadataStore, executions: list) -> List[tuple
         names = {}
         for context in store.get_contexts_by_execution(execution.id):
             names.setdefault(context_types[context.type_id], context.name)
-        pipeline = names.get(PIPELINE_CONTEXT, "")
-        node = names.get(NODE_CONTEXT, "")
-        if pipeline and node.startswith(pipeline + "."):
-            node = node[len(pipeline) + 1 :]
         record = ExecutionRecord(
-            node=node,
+            node=layout.node(execution, names),
             state=State.Name(execution.last_known_state),
             start_ms=execution.create_time_since_epoch,
             end_ms=execution.last_update_time_since_epoch,
             id=execution.id,
             type_name=execution_types.get(execution.type_id, ""),
-            run_id=names.get(RUN_CONTEXT, ""),
+            run_id=names.get(layout.run_context, ""),
         )
-        records.append((pipeline, record))
+        records.append((names.get(layout.pipeline_context, ""), record))
     return records
 
 
 def runs(store: mlmd.MetadataStore, pipeline_name: str) -> List[RunRecord]:
     """The pipeline's runs, oldest first, with each run's executions in start order."""
-    contexts = contexts_of_type(store, RUN_CONTEXT)
+    layout = layout_lib.of(store)
+    contexts = contexts_of_type(store, layout.run_context)
     executions = [execution for context in contexts for execution in store.get_executions_by_context(context.id)]
     by_run: Dict[str, list] = {}
     for pipeline, record in execution_records(store, executions):  # one pass: types are fetched once
-        if pipeline == pipeline_name:  # another pipeline may share the store
+        # Another pipeline may share the store; a KFP run's root DAG execution is no step.
+        if pipeline == pipeline_name and layout.is_step(record.type_name):
             by_run.setdefault(record.run_id, []).append(record)
     records = [
         RunRecord(
@@ -104,7 +103,7 @@ def get_run(store: mlmd.MetadataStore, pipeline_name: str, run_id: str = LATEST,
 
 
 def output_artifacts(store: mlmd.MetadataStore, run_id: str, type_name: str) -> list:
-    """The artifacts of type ``type_name`` (e.g. ``ModelBlessing``) produced in run ``run_id``, by id."""
+    """The artifacts of type ``type_name`` (e.g. ``ModelBlessing``, either layout) produced in run ``run_id``, by id."""
     context = run_context(store, run_id)
     type_id = artifact_type_id(store, type_name)
     if type_id is None:
@@ -118,7 +117,7 @@ def output_artifacts(store: mlmd.MetadataStore, run_id: str, type_name: str) -> 
 
 def artifact_records(store: mlmd.MetadataStore, events: list, executions: Dict[int, ExecutionRecord]) -> list:
     """An ArtifactRecord per output event, described by the execution that emitted it."""
-    artifact_types = type_names(store.get_artifact_types())
+    artifact_types = artifact_type_names(store)
     artifacts = {a.id: a for a in store.get_artifacts_by_id(sorted({e.artifact_id for e in events}))}
     return [
         artifact_record(
@@ -151,15 +150,12 @@ def run_artifact(store: mlmd.MetadataStore, pipeline_name: str, run_id: str, typ
 
 def execution_inputs(store: mlmd.MetadataStore, run_id: str, node: str) -> dict:
     """Maps each input key of ``node``'s execution in run ``run_id`` to its artifacts."""
-    context = run_context(store, run_id)
-    node_type = store.get_context_type(NODE_CONTEXT)
-    for execution in store.get_executions_by_context(context.id):
-        nodes = {c.name.rsplit(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id)
-                 if c.type_id == node_type.id}  # fmt: skip
-        if node not in nodes:
+    executions = store.get_executions_by_context(run_context(store, run_id).id)
+    for _, record in execution_records(store, executions):
+        if record.node != node:
             continue
         inputs = {}
-        for event in store.get_events_by_execution_ids([execution.id]):
+        for event in store.get_events_by_execution_ids([record.id]):
             if event.type == Event.INPUT:
                 key = event.path.steps[0].key
                 inputs.setdefault(key, []).extend(store.get_artifacts_by_id([event.artifact_id]))

@@ -11,7 +11,7 @@ import ml_metadata as mlmd
 
 from inspection.history import artifact_records, execution_records, get_run, output_artifacts
 from inspection.records import ArtifactRecord, ExecutionRecord, artifact_record
-from inspection.store import LATEST, Event, MetadataError, State, type_names
+from inspection.store import LATEST, Event, MetadataError, State, artifact_type_names
 
 # The Evaluator's input holding the previously blessed model; lineage stops there (see ``lineage``).
 BASELINE_KEY = "baseline_model"
@@ -116,7 +116,7 @@ def lineage(store: mlmd.MetadataStore, artifact_id: int, follow_baseline: bool =
                     pending.append(input_event.artifact_id)
     records = {record.id: record for _, record in execution_records(store, list(executions.values()))}
     artifacts = {a.id: a for a in artifact_records(store, list(output_events.values()), records)}
-    artifact_types = type_names(store.get_artifact_types())
+    artifact_types = artifact_type_names(store)
     for leaf in store.get_artifacts_by_id(sorted(seen - set(artifacts))):
         artifacts[leaf.id] = artifact_record(leaf, artifact_types.get(leaf.type_id, ""))
     return Lineage(artifacts[artifact_id], artifacts, records, edges)

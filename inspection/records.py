@@ -141,9 +141,14 @@ def _value(value: metadata_store_pb2.Value):
     return getattr(value, kind) if kind else None
 
 
+def plain_properties(artifact) -> dict:
+    """An artifact's properties and custom properties as plain Python values, by name."""
+    properties = {**artifact.properties, **artifact.custom_properties}
+    return {name: _value(v) for name, v in sorted(properties.items())}
+
+
 def artifact_record(artifact, type_name: str, key: str = "", execution: Optional[ExecutionRecord] = None):
     """An ArtifactRecord; ``execution`` is the one whose output event ``key`` it is (None: not walked to)."""
-    properties = {**artifact.properties, **artifact.custom_properties}
     return ArtifactRecord(
         id=artifact.id,
         type_name=type_name,
@@ -153,5 +158,5 @@ def artifact_record(artifact, type_name: str, key: str = "", execution: Optional
         key=key,
         execution_id=execution.id if execution else 0,
         cached=execution.cached if execution else False,
-        properties={name: _value(v) for name, v in sorted(properties.items())},
+        properties=plain_properties(artifact),
     )

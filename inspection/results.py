@@ -5,16 +5,21 @@ import json
 import ml_metadata as mlmd
 from google.protobuf import text_format
 
+from inspection import layout
 from inspection.history import get_run, output_artifacts, run_artifact
+from inspection.records import plain_properties
 from inspection.store import LATEST, MetadataError, run_context
+from pipeline import evaluation as evaluation_lib
 
 # TFMA's name for the example count pipeline.dag.eval_config asks for.
-EXAMPLE_COUNT = "example_count"
+EXAMPLE_COUNT = evaluation_lib.EXAMPLE_COUNT
 # The Evaluator's exec property naming the splits it evaluates, and TFX's choice when it is unset.
 EXAMPLE_SPLITS = "example_splits"
 DEFAULT_EVALUATOR_SPLIT = "eval"
-# TFMA's model name for the baseline when the Evaluator compares two models.
-TFMA_BASELINE = "baseline"
+# The run's metrics as published for the KFP UI and Vertex AI Experiments (pipeline/metrics.py).
+PUBLISHED_METRICS = "system.Metrics"
+# Custom properties TFX or KFP add to every artifact: not metrics.
+NOT_METRICS = ("tfx_version", "is_external", "display_name", "store_session_info")
 
 
 def anomalies(store: mlmd.MetadataStore, pipeline_name: str, run_id: str = LATEST) -> dict:
@@ -44,7 +49,7 @@ def evaluated_split(store: mlmd.MetadataStore, run_id: str) -> str:
     in_run = {e.id for e in store.get_executions_by_context(run_context(store, run_id).id)}
     producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact.id]) if e.execution_id in in_run]
     (execution,) = store.get_executions_by_id(producers[:1])
-    splits = json.loads(execution.custom_properties[EXAMPLE_SPLITS].string_value or "null")
+    splits = json.loads(layout.of(store).exec_property(execution, EXAMPLE_SPLITS) or "null")
     return ",".join(splits or [DEFAULT_EVALUATOR_SPLIT])
 
 
@@ -55,27 +60,17 @@ def evaluation_metrics(store: mlmd.MetadataStore, run_id: str) -> dict:
     same two keys for the baseline model it was compared with, or is None when there was none;
     the candidate's ``*_diff`` metrics are candidate minus baseline.
     """
-    import tensorflow_model_analysis as tfma
-
-    uri = _evaluation_uri(store, run_id)
-    result = tfma.load_eval_result(uri)
-    metrics = _slice_metrics(result)
-    has_baseline = any(spec.is_baseline for spec in result.config.model_specs)
-    metrics["baseline"] = _slice_metrics(tfma.load_eval_result(uri, model_name=TFMA_BASELINE)) if has_baseline else None
-    return {"split": evaluated_split(store, run_id), **metrics}
+    candidate, baseline = evaluation_lib.read_evaluation(_evaluation_uri(store, run_id))
+    return {"split": evaluated_split(store, run_id), **candidate, "baseline": baseline}
 
 
-def _slice_metrics(result) -> dict:
-    """``{"overall": {...}, "by_label": {label: {...}}}`` from a TFMA EvalResult sliced overall and by label."""
-    metrics = {"overall": {}, "by_label": {}}
-    for slice_key, by_output in result.slicing_metrics:
-        values = {name: value.get("doubleValue") for name, value in by_output[""][""].items()}
-        if not slice_key:
-            metrics["overall"] = values
-        else:
-            metrics["by_label"][int(slice_key[0][1])] = values
-    metrics["by_label"] = dict(sorted(metrics["by_label"].items()))
-    return metrics
+def published_metrics(store: mlmd.MetadataStore, run_id: str) -> dict:
+    """The numbers a run published as ``system.Metrics`` (what the KFP UI and Vertex AI show), {} without any."""
+    published = {}
+    for artifact in output_artifacts(store, run_id, PUBLISHED_METRICS):
+        values = plain_properties(artifact)
+        published.update({k: v for k, v in values.items() if k not in NOT_METRICS and isinstance(v, (int, float))})
+    return dict(sorted(published.items()))
 
 
 def blessing(store: mlmd.MetadataStore, run_id: str) -> dict:
@@ -85,18 +80,19 @@ def blessing(store: mlmd.MetadataStore, run_id: str) -> dict:
     blessings = output_artifacts(store, run_id, "ModelBlessing")
     if not blessings:
         raise MetadataError(f"run {run_id!r} produced no model blessing")
-    properties = blessings[0].custom_properties
+    properties = plain_properties(blessings[0])
     validation = tfma.load_validation_result(_evaluation_uri(store, run_id))
     failures = [
         _describe_failure(slice_failures.slice_key, failure)
         for slice_failures in validation.metric_validations_per_slice
         for failure in slice_failures.failures
     ]
+    # TFX stores the ids as ints; on KFP they are the models' runtime names and every number a double.
     return dict(
-        blessed=properties["blessed"].int_value == 1 if "blessed" in properties else False,
-        model_id=properties["current_model_id"].int_value if "current_model_id" in properties else None,
-        model_uri=properties["current_model"].string_value if "current_model" in properties else None,
-        baseline_model_id=properties["baseline_model_id"].int_value if "baseline_model_id" in properties else None,
+        blessed=properties.get("blessed") == 1,
+        model_id=properties.get("current_model_id"),
+        model_uri=properties.get("current_model"),
+        baseline_model_id=properties.get("baseline_model_id"),
         validation_ok=validation.validation_ok,
         failures=failures,
     )

@@ -1,7 +1,8 @@
 """The metadata store itself: opening it, its context names and the lookups every query needs.
 
 Opens a local SQLite store read-only, so inspecting never creates or changes a store, or a
-metadata gRPC service (Kubeflow's) by host and port. Every other module of this package, and
+metadata gRPC service (Kubeflow's) by host and port. Context and type names depend on who
+recorded the runs, TFX or a KFP 2 backend (inspection/layout.py). Every other module of this package, and
 through them the CLI, the notebooks, the benchmarks and the tests, reach MLMD only through here.
 """
 
@@ -13,12 +14,7 @@ from ml_metadata import errors as mlmd_errors
 from ml_metadata.proto import metadata_store_pb2
 
 from console.errors import CommandFailed
-
-PIPELINE_CONTEXT = "pipeline"
-
-RUN_CONTEXT = "pipeline_run"
-
-NODE_CONTEXT = "node"
+from inspection import layout
 
 LATEST = "latest"
 
@@ -63,7 +59,14 @@ def open_store(sqlite_path: str = "", grpc_host: str = "", grpc_port: int = GRPC
 
 
 def type_names(types) -> Dict[int, str]:
+    """Maps type id to type name."""
     return {t.id: t.name for t in types}
+
+
+def artifact_type_names(store: mlmd.MetadataStore) -> Dict[int, str]:
+    """Maps artifact type id to the name queries use (``Model``, in either layout)."""
+    shown = layout.of(store).shown_type
+    return {t.id: shown(t.name) for t in store.get_artifact_types()}
 
 
 def contexts_of_type(store: mlmd.MetadataStore, type_name: str) -> list:
@@ -75,15 +78,16 @@ def contexts_of_type(store: mlmd.MetadataStore, type_name: str) -> list:
 
 
 def run_context(store: mlmd.MetadataStore, run_id: str):
-    context = store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+    """The context of run ``run_id`` (TFX's ``pipeline_run`` or KFP's ``system.PipelineRun``)."""
+    context = store.get_context_by_type_and_name(layout.of(store).run_context, run_id)
     if context is None:
         raise MetadataError(f"no run {run_id!r} in this store")
     return context
 
 
 def artifact_type_id(store: mlmd.MetadataStore, type_name: str) -> Optional[int]:
-    """The id of an artifact type, or None when no artifact of it was ever recorded."""
+    """The id of an artifact type named the TFX way (``Model``), or None when no artifact of it was ever recorded."""
     try:
-        return store.get_artifact_type(type_name).id
+        return store.get_artifact_type(layout.of(store).stored_type(type_name)).id
     except mlmd_errors.NotFoundError:
         return None

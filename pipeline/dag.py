@@ -19,6 +19,7 @@ from pipeline.components import ComponentFactory
 from pipeline.config import PipelineConfig
 from pipeline.fingerprint import code_version
 from pipeline.gate import AnomaliesGate
+from pipeline.metrics import MetricsPublisher
 
 # The module code each component runs, by import path (its fingerprint goes into its settings).
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
@@ -46,6 +47,7 @@ class EvaluationStage(NamedTuple):
     resolver: tfx.dsl.Resolver
     evaluator: tfx.components.Evaluator
     pusher: tfx.components.Pusher
+    metrics: object  # MetricsPublisher: the verdict as system.Metrics for the KFP UI and Vertex AI
 
 
 def module_of(function_path: str) -> str:
@@ -120,7 +122,16 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
             )
         ],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[features.LABEL])],
-        metrics_specs=[tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount"), accuracy])],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    accuracy,
+                    # Published as the run's confusion matrix (pipeline/metrics.py).
+                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+                ]
+            )
+        ],
     )
 
 
@@ -201,7 +212,7 @@ def training_stage(config: PipelineConfig, data: DataStage, factory: ComponentFa
 def evaluation_stage(
     config: PipelineConfig, data: DataStage, training: TrainingStage, factory: ComponentFactory = LOCAL
 ) -> EvaluationStage:
-    """Evaluate on the test split against the latest blessed model and push only a blessed one."""
+    """Evaluate on the test split against the latest blessed model, push only a blessed one, publish the verdict."""
     resolver = baseline.resolver(config.baseline_strategy, training.trainer.outputs["model"])
     evaluator = tfx.components.Evaluator(
         examples=data.example_gen.outputs["examples"],
@@ -211,7 +222,8 @@ def evaluation_stage(
         example_splits=[TEST],
     )
     pusher = factory.pusher(training.trainer.outputs["model"], evaluator.outputs["blessing"], config.serving_dir)
-    return EvaluationStage(resolver, evaluator, pusher)
+    metrics = MetricsPublisher(evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"])
+    return EvaluationStage(resolver, evaluator, pusher, metrics)
 
 
 def create_pipeline(

@@ -1,7 +1,8 @@
 """What a config is filled from on disk: JSON/YAML documents, a curated schema, a prepared data folder.
 
-TensorFlow-free (protobuf text format and ``tensorflow_metadata``'s protos only), so the cloud
-command line reads configs quickly.
+TensorFlow-free for local files (protobuf text format and ``tensorflow_metadata``'s protos only),
+so the cloud command line reads configs quickly; a schema on ``gs://`` (any ``scheme://`` path)
+is read through TensorFlow's file API, loaded only then.
 """
 
 import json
@@ -38,13 +39,27 @@ def read_document(path: str):
         raise ConfigError(f"{path}: does not parse as YAML or JSON ({err})") from err
 
 
+def _read_text(path: str) -> str:
+    """A text file's contents: local paths with ``open``, ``gs://`` and other schemes with ``tf.io.gfile``."""
+    if "://" not in path:
+        try:
+            with open(path) as f:
+                return f.read()
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read schema ({err.strerror})") from err
+    import tensorflow as tf
+
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            return f.read()
+    except tf.errors.OpError as err:
+        raise ConfigError(f"{path}: cannot read schema ({err.message or type(err).__name__})") from err
+
+
 def schema_facts(schema_path: str) -> Tuple[Tuple[int, int, int], int]:
     """Reads (image_shape, num_classes) from the int domains of a curated schema."""
     try:
-        with open(schema_path) as f:
-            schema = text_format.Parse(f.read(), schema_pb2.Schema())
-    except OSError as err:
-        raise ConfigError(f"{schema_path}: cannot read schema ({err.strerror})") from err
+        schema = text_format.Parse(_read_text(schema_path), schema_pb2.Schema())
     except text_format.ParseError as err:
         raise ConfigError(f"{schema_path}: not a schema in text format ({err})") from err
     domains = {f.name: f.int_domain for f in schema.feature if f.HasField("int_domain")}

@@ -16,6 +16,15 @@ MNIST_DIR = os.path.join(PROJECT_ROOT, "tests", "fixtures", "mnist-1k")
 MNIST_IMAGES = os.path.join(MNIST_DIR, "t10k-images-idx3-ubyte.gz")
 MNIST_LABELS = os.path.join(MNIST_DIR, "t10k-labels-idx1-ubyte.gz")
 MNIST_COUNT = 1000  # examples in the shared end-to-end run: about 800 train, 100 eval, 100 test
+# The Google Cloud side of the cloud configs the compile and preflight tests use (nothing is reached).
+CLOUD_BASE = {
+    "project": "test-project",
+    "region": "europe-west4",
+    "pipeline_root": "gs://test-bucket/pipelines",
+    "data_root": "gs://test-bucket/data/digits",
+    "image": "europe-west4-docker.pkg.dev/test-project/pipelines/digits:test",
+    "pipeline": {"quick": True},
+}
 
 
 @pytest.fixture(scope="session")

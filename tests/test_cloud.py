@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import CLOUD_BASE
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
@@ -24,14 +25,10 @@ from pipeline import config as config_lib
 BIN = os.path.dirname(sys.executable)
 RUNNER = os.path.join(config_lib.PROJECT_ROOT, "kubeflow_v2_runner.py")
 RESOLVER_ID = "latest_blessed_model_resolver"
+TRAINER = "cloud.executors.VertexTrainer"
 CLOUD = {
-    "project": "test-project",
-    "region": "europe-west4",
-    "pipeline_root": "gs://test-bucket/pipelines",
-    "data_root": "gs://test-bucket/data/digits",
-    "image": "europe-west4-docker.pkg.dev/test-project/pipelines/digits:test",
+    **CLOUD_BASE,
     "service_account": "pipelines@test-project.iam.gserviceaccount.com",
-    "pipeline": {"quick": True},
     "trainer": {"machine_type": "n1-standard-8", "accelerator_type": "NVIDIA_TESLA_T4", "accelerator_count": 2},
     "trainer_replicas": 3,
     "trainer_worker_pool": {"machine_type": "n1-standard-4", "accelerator_type": "NVIDIA_L4", "accelerator_count": 1},
@@ -204,7 +201,9 @@ def test_gpu_training_and_parallel_tuning_reach_the_vertex_job_specs(compiled):
     assert json.loads(tune_args.string_value) == {"num_parallel_trials": CLOUD["tuner_parallel_trials"]}
     # The model code still reads its settings from the merged custom_config.
     assert TrainingSettings.from_custom_config(trainer).image_shape == (8, 8, 1)
-    assert "google_cloud_ai_platform.trainer" in " ".join(executor(compiled.spec, "Trainer")["container"]["args"])
+    # TFX's Vertex Trainer and Tuner, behind the check that the image runs the compiled code.
+    assert executor(compiled.spec, "Trainer")["container"]["args"][:2] == ["--executor_class_path", TRAINER]
+    assert executor(compiled.spec, "Tuner")["container"]["args"][1] == "cloud.executors.VertexTuner"
 
 
 def test_the_pusher_deploys_to_the_configured_vertex_endpoint(compiled):
@@ -315,3 +314,76 @@ def test_tfx_cli_compiles_for_vertex(cli_run):
     assert "Pipeline digits-convnet compiled successfully." in (out / "stdout.txt").read_text()
     with open(compiler.default_output(str(out))) as f:
         json_format.Parse(json.dumps(json.load(f)["pipelineSpec"]), pipeline_spec_pb2.PipelineSpec())
+
+
+def test_the_steps_that_run_module_code_refuse_an_image_whose_code_is_not_the_compiled(compiled):
+    from tfx.extensions.google_cloud_ai_platform.trainer.executor import GenericExecutor
+
+    from cloud import executors
+
+    assert issubclass(executors.VertexTrainer, GenericExecutor)
+    classes = {
+        task: executor(compiled.spec, task)["container"]["args"][1] for task in ("Transform", "Tuner", "Trainer")
+    }
+    assert classes == {
+        "Transform": "cloud.executors.Transform",
+        "Tuner": "cloud.executors.VertexTuner",
+        "Trainer": TRAINER,
+    }
+    exec_properties = {
+        "run_fn": "models.training.run_fn",
+        "custom_config": json.dumps(task_config(compiled.spec, "Trainer")),
+    }
+    executors.check_code(exec_properties, "run_fn")  # this checkout is the code the job was compiled from
+    other = {**exec_properties, "custom_config": json.dumps({"code_version": "0123456789abcdef"})}
+    # TFX's own executor, with the check in front: it refuses before it reads anything.
+    with pytest.raises(executors.CodeVersionError, match="compiled from code with fingerprint 0123456789abcdef"):
+        executors.Trainer().Do({}, {}, other)
+
+
+def test_paths_under_the_pipeline_root_move_with_the_runs_root(compiled):
+    moved = compiler.reroot(compiled.job, "gs://other-bucket/runs/7")
+    text = json.dumps(moved)
+    assert (
+        CLOUD["pipeline_root"] not in text
+        and moved["runtimeConfig"]["gcsOutputDirectory"] == "gs://other-bucket/runs/7"
+    )
+    for path in ("Tuner/tensorboard", "Trainer/backup", "tmp"):  # TensorBoard, backups, Dataflow's temp location
+        assert f"gs://other-bucket/runs/7/{path}" in compiler.rooted_paths(moved)
+    trainer = moved["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]["custom_config"]
+    assert (
+        json.loads(trainer["runtimeValue"]["constant"])["checkpoint_dir"] == "gs://other-bucket/runs/7/Trainer/backup"
+    )
+    # The default serving folder (in the Pusher's JSON) moves too; a sibling of the root is not under it.
+    spec = {"push": '{"base_directory": "gs://b/p/serving/x"}', "other": ["gs://b/p-old/x", "gs://b/p"]}
+    job = {"runtimeConfig": {"gcsOutputDirectory": "gs://b/p"}, "pipelineSpec": spec}
+    assert compiler.reroot(job, "/local/root")["pipelineSpec"] == {
+        "push": '{"base_directory": "/local/root/serving/x"}',
+        "other": ["gs://b/p-old/x", "/local/root"],
+    }
+
+
+def test_submit_moves_the_job_to_its_pipeline_root(compiled, tmp_path, capsys, cloud_config_path):
+    spec = tmp_path / "pipeline.json"
+    spec.write_text(json.dumps(compiled.job))
+    args = ["--cloud-config", cloud_config_path, "--spec", str(spec), "--dry-run", "--pipeline-root", "gs://b2/r"]
+    assert submit.main(args) == 0
+    request = json.loads(capsys.readouterr().out)
+    assert request["pipeline_root"] == "gs://b2/r"
+    assert {"gs://b2/r/Tuner/tensorboard", "gs://b2/r/Trainer/backup", "gs://b2/r/tmp"} <= set(
+        request["paths_under_root"]
+    )
+    assert all(path.startswith("gs://b2/r/") for path in request["paths_under_root"])
+
+
+def test_the_run_metrics_are_published_as_kfp_metrics_artifacts(compiled):
+    outputs = compiled.job["pipelineSpec"]["components"]["MetricsPublisher"]["outputDefinitions"]["artifacts"]
+    titles = {key: output["artifactType"]["instanceSchema"].splitlines()[0] for key, output in outputs.items()}
+    assert titles == {"metrics": "title: system.Metrics", "classification": "title: system.ClassificationMetrics"}
+    # The step's entrypoint imports a title that is not tfx.* as a class path: it must be this project's class.
+    import system
+
+    assert (
+        system.Metrics.TYPE_NAME == "system.Metrics"
+        and system.ClassificationMetrics.TYPE_NAME == "system.ClassificationMetrics"
+    )

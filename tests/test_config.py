@@ -62,3 +62,17 @@ def test_bad_values_are_named(overrides, message):
 def test_unknown_dataset_is_named():
     with pytest.raises(config_lib.ConfigError, match="unknown dataset 'faces'"):
         config_lib.get_config("faces")
+
+
+def test_a_schema_behind_a_url_scheme_is_read_through_tensorflows_file_api():
+    import tensorflow as tf
+
+    # TensorFlow's in-memory filesystem stands in for gs://: both go through tf.io.gfile, which open() cannot read.
+    local = config_lib.get_config("digits").schema_path
+    remote = "ram://schemas/digits/schema.pbtxt"
+    tf.io.gfile.makedirs("ram://schemas/digits")
+    tf.io.gfile.copy(local, remote, overwrite=True)
+    config = config_lib.get_config("digits", schema_path=remote)
+    assert (config.image_shape, config.num_classes, config.schema_path) == ((8, 8, 1), 10, remote)
+    with pytest.raises(config_lib.ConfigError, match="ram://schemas/none.pbtxt: cannot read schema"):
+        config_lib.get_config("digits", schema_path="ram://schemas/none.pbtxt")

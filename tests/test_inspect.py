@@ -20,7 +20,9 @@ from inspection import lineage as lineage_lib
 from inspection import store as store_lib
 from models.features import ACCURACY
 
-COMPONENTS = {"ImportExampleGen", "ImportSchemaGen", "Transform", "Tuner", "Trainer", "Evaluator", "Pusher"}
+# What the pushed model's lineage passes through; every run also has MetricsPublisher, beside the Pusher.
+LINEAGE = {"ImportExampleGen", "ImportSchemaGen", "Transform", "Tuner", "Trainer", "Evaluator", "Pusher"}
+COMPONENTS = LINEAGE | {"MetricsPublisher"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -58,7 +60,7 @@ def test_runs_lists_the_first_run_with_state_times_and_no_cache_hits(run, first_
     assert code == 0 and first_id in out and "COMPLETE" in out
     (first,) = [r for r in inspect_json(capsys, run, "runs") if r["run_id"] == first_id]
     assert first["state"] == "COMPLETE"
-    assert first["executions"] == len(run.first_run.executions) == 11
+    assert first["executions"] == len(run.first_run.executions) == 12
     assert first["cached"] == []  # a fresh output root: nothing to reuse
     assert first["end_ms"] > first["start_ms"] and first["seconds"] > 0
 
@@ -157,7 +159,13 @@ def test_artifacts_of_a_run_by_type_with_uris(run, first_id, capsys):
     artifacts = inspect_json(capsys, run, "artifacts", "--run", first_id)["artifacts"]
     types = {a["type_name"] for a in artifacts}
     assert {"Examples", "Schema", "ExampleStatistics", "TransformGraph", "HyperParameters", "Model"} <= types
-    assert {"ModelEvaluation", "ModelBlessing", "PushedModel"} <= types
+    assert {
+        "ModelEvaluation",
+        "ModelBlessing",
+        "PushedModel",
+        "system.Metrics",
+        "system.ClassificationMetrics",
+    } <= types
     assert all(os.path.exists(a["uri"]) for a in artifacts)
     (model,) = inspect_json(capsys, run, "artifacts", "--run", first_id, "--type", "Model")["artifacts"]
     assert model["node"] == "Trainer" and model["key"] == "model"
@@ -179,7 +187,7 @@ def test_lineage_of_the_pushed_model_reaches_its_examples(run, first_id, capsys,
         by_type.setdefault(artifact["type_name"], set()).add(artifact["id"])
     assert {e.id for e in examples} <= by_type["Examples"]
     assert {"Schema", "TransformGraph", "HyperParameters", "Model", "ModelBlessing"} <= set(by_type)
-    assert COMPONENTS <= {e["node"] for e in lineage["executions"]}
+    assert LINEAGE <= {e["node"] for e in lineage["executions"]}
 
 
 def test_metrics_overall_per_class_and_blessing(run, first_id, capsys, tmp_path):
@@ -193,6 +201,13 @@ def test_metrics_overall_per_class_and_blessing(run, first_id, capsys, tmp_path)
     assert sorted(data["metrics"]["by_label"]) == [str(label) for label in range(10)]
     assert data["metrics"]["baseline"] is None  # the first blessed model had nothing to beat
     assert data["blessing"]["blessed"] and data["blessing"]["failures"] == []
+    # The same numbers as the run published them for the KFP UI and Vertex AI Experiments (MetricsPublisher).
+    published = data["published"]
+    assert "Published as system.Metrics" in out and published["blessed"] == 1.0 and "baseline_accuracy" not in published
+    assert published["accuracy"] == pytest.approx(data["metrics"]["overall"][ACCURACY])
+    assert published["example_count"] == data["metrics"]["overall"]["example_count"]
+    for label, values in data["metrics"]["by_label"].items():
+        assert published[f"accuracy_class_{label}"] == pytest.approx(values[ACCURACY])
 
 
 def test_compare_two_runs(run, first_id, capsys, tmp_path):

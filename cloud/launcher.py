@@ -1,0 +1,155 @@
+"""Runs one compiled step the way KFP's launcher (and Vertex AI's) runs it, on this machine.
+
+From the spec alone: the step's parameters (constants, and runtime parameters from the run's
+values), its input artifacts (what the producing steps recorded), and output artifacts under the
+step's own folder of the run's root; together the ``ExecutorInput`` that replaces ``{{$}}`` in
+the executor's command and arguments, which run as a process (TFX's v2 container entrypoint, in
+this Python standing in for the image's). Its ``ExecutorOutput`` file then updates the outputs'
+URIs and metadata, as KFP's launcher merges them. The image's ``ENV`` lines (Dockerfile) are set.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+from cloud.queries import UnsupportedSpec
+from pipeline.config import PROJECT_ROOT
+
+OUTPUT_FILE = "executor_output.json"
+WHOLE_INPUT = "{{$}}"
+DOCKERFILE = os.path.join(PROJECT_ROOT, "Dockerfile")
+
+
+def task_order(spec: dict) -> list:
+    """The tasks of the root DAG in an order that runs every producer before its consumers (ties by name)."""
+    tasks = spec["root"]["dag"]["tasks"]
+    needs = {}
+    for name, task in tasks.items():
+        if "triggerPolicy" in task:
+            raise UnsupportedSpec(f"task {name} runs under a condition ({task['triggerPolicy']})")
+        channels = task.get("inputs", {}).get("artifacts", {}).values()
+        producers = {c["taskOutputArtifact"]["producerTask"] for c in channels if "taskOutputArtifact" in c}
+        needs[name] = set(task.get("dependentTasks", [])) | producers
+    order = []
+    while needs:
+        ready = sorted(name for name, before in needs.items() if not before - set(order))
+        if not ready:
+            raise UnsupportedSpec(f"the tasks {sorted(needs)} depend on each other in a cycle")
+        order.append(ready[0])
+        del needs[ready[0]]
+    return order
+
+
+def parameters(task: dict, runtime_values: dict) -> dict:
+    """The step's parameter values: constants, and runtime parameters from the run's ``runtime_values``."""
+    values = {}
+    for key, parameter in task.get("inputs", {}).get("parameters", {}).items():
+        if "runtimeValue" in parameter:
+            values[key] = parameter["runtimeValue"]["constant"]
+        elif "componentInputParameter" in parameter:
+            values[key] = runtime_values[parameter["componentInputParameter"]]
+        else:
+            raise UnsupportedSpec(f"parameter {key} comes from {sorted(parameter)}")
+    return values
+
+
+def input_artifacts(task: dict, component: dict, outputs: dict) -> dict:
+    """The step's input artifacts, ``{key: [runtime artifact]}``, from what each producing step recorded."""
+    declared = component.get("inputDefinitions", {}).get("artifacts", {})
+    inputs = {}
+    for key, channel in task.get("inputs", {}).get("artifacts", {}).items():
+        if "taskOutputArtifact" not in channel:
+            raise UnsupportedSpec(f"input artifact {key} comes from {sorted(channel)}")
+        source = channel["taskOutputArtifact"]
+        items = outputs[source["producerTask"]][source["outputArtifactKey"]]
+        inputs[key] = [{**item, "type": declared[key]["artifactType"]} for item in items]
+    return inputs
+
+
+def executor_input(component: dict, inputs: dict, values: dict, task_root: str) -> dict:
+    """The ``ExecutorInput`` JSON of a step: its inputs, and an artifact per declared output under ``task_root``."""
+    definitions = component.get("outputDefinitions", {})
+    if definitions.get("parameters"):
+        raise UnsupportedSpec(f"output parameters {sorted(definitions['parameters'])}")
+    outputs = {
+        key: {"artifacts": [{"name": key, "uri": os.path.join(task_root, key), "type": d["artifactType"]}]}
+        for key, d in definitions.get("artifacts", {}).items()
+    }
+    return {
+        "inputs": {"parameterValues": values, "artifacts": {k: {"artifacts": v} for k, v in inputs.items()}},
+        "outputs": {"artifacts": outputs, "outputFile": os.path.join(task_root, OUTPUT_FILE)},
+    }
+
+
+def command_line(container: dict, invocation: dict) -> list:
+    """The step's command and args with ``{{$}}`` filled in, ``python`` being this interpreter."""
+    argv = [*container["command"], *container.get("args", [])]
+    unknown = [arg for arg in argv if "{{$" in arg.replace(WHOLE_INPUT, "")]
+    if unknown:
+        raise UnsupportedSpec(f"placeholders other than {WHOLE_INPUT}: {unknown}")
+    text = json.dumps(invocation)
+    argv = [arg.replace(WHOLE_INPUT, text) for arg in argv]
+    return [sys.executable if argv[0] == "python" else argv[0], *argv[1:]]
+
+
+def image_env() -> dict:
+    """The environment of a step: this one with the image's own ``ENV KEY=VALUE`` lines (Dockerfile) set."""
+    env = dict(os.environ)
+    with open(DOCKERFILE) as f:
+        for line in f:
+            words = line.split()
+            if len(words) == 2 and words[0] == "ENV" and "=" in words[1]:
+                key, value = words[1].split("=", 1)
+                env[key] = value
+    return env
+
+
+def run_process(argv: list, log_path: str) -> int:
+    """Runs a step's command in the project (the image's working directory), its output appended to ``log_path``."""
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=image_env(), cwd=PROJECT_ROOT).returncode
+
+
+def failure_line(log_path: str, status: int) -> str:
+    """The last exception a failed step's log names (its traceback's final line), else its exit status."""
+    with open(log_path, errors="replace") as f:
+        lines = f.read().splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    if starts:
+        for line in lines[starts[-1] + 1 :]:
+            if line.strip() and not line.startswith((" ", "\t")):
+                return line.strip()
+    return f"exited with status {status}"
+
+
+def read_output(invocation: dict) -> dict:
+    """The step's output artifacts, ``{key: [runtime artifact]}``, with its ExecutorOutput's URIs and metadata."""
+    path = invocation["outputs"]["outputFile"]
+    written = {}
+    if os.path.exists(path):  # a step may write none: its outputs are then as provisioned
+        with open(path) as f:
+            written = json.load(f).get("artifacts", {})
+    outputs = {}
+    for key, provisioned in invocation["outputs"]["artifacts"].items():
+        artifact = dict(provisioned["artifacts"][0], metadata=dict(provisioned["artifacts"][0].get("metadata", {})))
+        for update in written.get(key, {}).get("artifacts", [])[:1]:
+            artifact["uri"] = update.get("uri") or artifact["uri"]
+            artifact["metadata"].update(update.get("metadata", {}))
+        artifact.pop("name")  # an output gets its name (its MLMD id) when it is recorded
+        outputs[key] = [artifact]
+    return outputs
+
+
+def cache_key(container: dict, component: dict, values: dict, inputs: dict) -> str:
+    """What KFP's cache key covers: the container, the parameter values, the inputs (by name) and the output types."""
+    body = {
+        "image": container.get("image"),
+        "command": [*container["command"], *container.get("args", [])],
+        "parameters": values,
+        "inputs": {key: [artifact["name"] for artifact in items] for key, items in inputs.items()},
+        "outputs": component.get("outputDefinitions", {}),
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

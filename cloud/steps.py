@@ -1,0 +1,140 @@
+"""The preflight's run: every task of a compiled job in dependency order, as KFP's driver and launcher run them.
+
+A container task gets its ExecutorInput (cloud/launcher.py), runs its pre-cache-check driver if it
+has one, is looked up in the cache by KFP's key and otherwise runs its executor's command; a
+resolver or importer task is answered from the store (cloud/queries.py). Every step is recorded in
+the run's KFP-layout store (cloud/kfp_store.py). ``cloud/preflight.py`` prepares the job and prints.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+from cloud import kfp_store as store_lib
+from cloud import launcher, queries
+from console.errors import CommandFailed
+
+
+class PreflightFailed(CommandFailed):
+    """A task failed, or asks for something the preflight cannot stand in for; the message names it."""
+
+
+@dataclasses.dataclass
+class Run:
+    """One preflight run: where it writes, what each task produced and how it ended."""
+
+    job: dict
+    store: store_lib.KfpStore
+    run_id: str
+    folder: str
+    parameter_values: dict
+    caching: bool
+    outputs: dict = dataclasses.field(default_factory=dict)
+    states: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def root(self) -> str:
+        """This run's folder of task outputs, under the local pipeline root (KFP: <root>/<pipeline>/<run id>)."""
+        return os.path.join(self.job["runtimeConfig"]["gcsOutputDirectory"], self.store.pipeline.name, self.run_id)
+
+    @property
+    def log_dir(self) -> str:
+        """Where each task's log goes (``<task>.log``)."""
+        return os.path.join(self.folder, "logs", self.run_id)
+
+    def artifacts_of(self, title: str) -> list:
+        """The run's output artifacts whose type has schema title ``title`` (e.g. ``system.Metrics``)."""
+        spec = self.job["pipelineSpec"]
+        found = []
+        for task, outputs in self.outputs.items():
+            component = spec["components"][spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]]
+            for key, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items():
+                if queries.schema_title(definition["artifactType"]) == title:
+                    found += outputs.get(key, [])
+        return found
+
+
+def _driver(name: str, pre: dict, invocation: dict, values: dict, log: str) -> dict:
+    """Runs the step's pre-cache-check driver (ImportExampleGen's span and fingerprint), as Vertex AI does.
+
+    Returns the parameter values the cache key covers; the driver's artifact metadata goes into
+    the outputs the executor gets, as the service updates the task's artifacts.
+    """
+    status = launcher.run_process(launcher.command_line(pre, invocation), log)
+    if status:
+        raise PreflightFailed(f"task {name} (its driver) failed: {launcher.failure_line(log, status)} (log: {log})")
+    with open(invocation["outputs"]["outputFile"]) as f:
+        written = json.load(f)
+    for key, update in written.get("artifacts", {}).items():
+        for artifact in invocation["outputs"]["artifacts"][key]["artifacts"][:1]:
+            artifact.setdefault("metadata", {}).update(update["artifacts"][0].get("metadata", {}))
+    return {**values, **written.get("parameterValues", {})}
+
+
+def container_step(run: Run, name: str, task: dict, component: dict, container: dict) -> tuple:
+    """Runs one container task, or takes its outputs from the cache; returns (state, outputs)."""
+    inputs = launcher.input_artifacts(task, component, run.outputs)
+    values = launcher.parameters(task, run.parameter_values)
+    invocation = launcher.executor_input(component, inputs, values, os.path.join(run.root, name))
+    log = os.path.join(run.log_dir, f"{name}.log")
+    pre = container.get("lifecycle", {}).get("preCacheCheck")
+    keyed = _driver(name, pre, invocation, values, log) if pre else values
+    key = launcher.cache_key(container, component, keyed, inputs)
+    types = {k: queries.schema_title(d["artifactType"])
+             for k, d in component.get("outputDefinitions", {}).get("artifacts", {}).items()}  # fmt: skip
+    properties = {"image": container.get("image", ""), "cache_fingerprint": key}
+    execution = run.store.start_step(name, store_lib.KFP.container_execution, inputs, keyed, properties)
+    hit = run.store.cached_outputs(key) if run.caching and task.get("cachingOptions", {}).get("enableCache") else None
+    if hit:
+        outputs, original = hit
+        return "CACHED", run.store.end_step(execution, "CACHED", outputs, types, cached_execution_id=str(original))
+    status = launcher.run_process(launcher.command_line(container, invocation), log)
+    if status:
+        run.store.end_step(execution, "FAILED", {}, types)
+        raise PreflightFailed(f"task {name} failed: {launcher.failure_line(log, status)} (log: {log})")
+    return "COMPLETE", run.store.end_step(execution, "COMPLETE", launcher.read_output(invocation), types)
+
+
+def run_task(run: Run, name: str) -> tuple:
+    """Runs task ``name`` as the backend would: a query, an import or a container; returns (state, outputs)."""
+    spec = run.job["pipelineSpec"]
+    task = spec["root"]["dag"]["tasks"][name]
+    component = spec["components"][task["componentRef"]["name"]]
+    executor = spec["deploymentSpec"]["executors"][component["executorLabel"]]
+    if "resolver" in executor:
+        inputs = launcher.input_artifacts(task, component, run.outputs)
+        return "RESOLVED", queries.resolve(run.store, executor["resolver"], inputs)
+    if "importer" in executor:
+        [(key, definition)] = component["outputDefinitions"]["artifacts"].items()
+        artifact = queries.import_artifact(run.store, executor["importer"], run.parameter_values)
+        execution = run.store.start_step(name, "system.ImporterExecution", {}, {}, {})
+        types = {key: queries.schema_title(definition["artifactType"])}
+        return "COMPLETE", run.store.end_step(execution, "COMPLETE", {key: [artifact]}, types)
+    return container_step(run, name, task, component, executor["container"])
+
+
+def _resolved(outputs: dict) -> str:
+    """What a resolver task found, e.g. ``model 12`` or ``nothing``."""
+    found = [f"{key} {a['name']}" for key, items in outputs.items() for a in items]
+    return ", ".join(found) or "nothing"
+
+
+def execute(run: Run) -> None:
+    """Runs every task in dependency order, a line as each starts and ends; ``PreflightFailed`` on a failure."""
+    run.store.start_run(run.run_id, run.root, run.parameter_values)
+    for name in launcher.task_order(run.job["pipelineSpec"]):
+        print(f"  {name} ...", flush=True)
+        started = time.monotonic()
+        try:
+            state, run.outputs[name] = run_task(run, name)
+        except queries.UnsupportedSpec as err:
+            run.store.finish_run("FAILED")
+            raise PreflightFailed(f"task {name}: no local stand-in for {err}") from err
+        except PreflightFailed:
+            run.store.finish_run("FAILED")
+            raise
+        run.states[name] = state
+        detail = f": {_resolved(run.outputs[name])}" if state == "RESOLVED" else ""
+        print(f"  {name} {state} in {time.monotonic() - started:.1f} s{detail}", flush=True)
+    run.store.finish_run("COMPLETE")
