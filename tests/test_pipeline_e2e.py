@@ -22,7 +22,7 @@ from pipeline import dag
 
 COMPONENTS = {
     "ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate", "Transform",
-    "Tuner", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher",
+    "Tuner", "Trainer", "latest_blessed_model_resolver", "Evaluator", "MetricsPublisher", "Pusher",
 }  # fmt: skip
 RESOLVER = "latest_blessed_model_resolver"
 BEFORE_TRAINING = (
