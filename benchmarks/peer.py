@@ -25,6 +25,7 @@ import numpy as np
 
 from benchmarks.common import evaluation, setup, spread, timed_run
 from data import sources
+from pipeline.flags import parse_args
 
 PEER_NAME = "mnist_native_keras"
 PEER_SCRIPT = textwrap.dedent(
@@ -78,7 +79,7 @@ def repeat(flags: list, config, output_root: str, index: int) -> dict:
     root = os.path.join(output_root, f"round-{index}")
     ours_flags = [*flags, "--output-root", root, "--data-root", config.data_root]
     ours = timed_run(ours_flags).wall
-    ours_metadata = os.path.join(root, "metadata", config.pipeline_name, "metadata.db")
+    ours_metadata = parse_args(ours_flags).metadata_path
     tuned = evaluation(ours_metadata, config.pipeline_name)
     untuned_wall = timed_run([*ours_flags, "--tuning-mode", "off"]).wall
     untuned = evaluation(ours_metadata, config.pipeline_name)

@@ -100,28 +100,36 @@ def print_load(server: ServerProcess, image_shape, args) -> None:
             )
 
 
-def print_memory(server: ServerProcess, image_shape, args, source: str, serving_dir: str) -> None:
-    """The server's RSS across many requests, hot swaps and failed loads."""
+def print_rss(server: ServerProcess, label: str, action) -> None:
+    """Runs ``action`` and prints the server's resident memory before and after it."""
+    before = server.memory_mb()
+    action()
+    after = server.memory_mb()
+    print(f"  RSS over {label} {before:7.1f} -> {after:7.1f} MiB ({after - before:+.1f})")
+
+
+def print_memory(server: ServerProcess, image_shape, args, source: str, serving_dir: str, version: int) -> None:
+    """The server's RSS across many requests, hot swaps and failed loads; ``version`` is the one it serves."""
     url = f"{server.url}/v1/models/{MODEL_NAME}:predict"
-    before = server.memory_mb()
-    run_load(url, request_body(image_shape, 1), args.memory_requests, max(args.clients))
-    after = server.memory_mb()
-    print(f"  RSS over {args.memory_requests} requests: {before:7.1f} -> {after:7.1f} MiB ({after - before:+.1f})")
-    version = max(versions.list_versions(serving_dir))
-    before = server.memory_mb()
-    for _ in range(args.swaps):
-        old, version = version, version + 1
-        shutil.copytree(source, os.path.join(serving_dir, str(version)))
-        wait_for_state(server, old, "END")  # freed, once the new version serves
-    after = server.memory_mb()
-    print(f"  RSS over {args.swaps} hot swaps:     {before:7.1f} -> {after:7.1f} MiB ({after - before:+.1f})")
-    before = server.memory_mb()
-    for _ in range(args.swaps):
-        version += 1
-        copy_broken_version(source, os.path.join(serving_dir, str(version)))
-        wait_for_state(server, version, "END")
-    after = server.memory_mb()
-    print(f"  RSS over {args.swaps} failed loads:  {before:7.1f} -> {after:7.1f} MiB ({after - before:+.1f})")
+    versions_made = iter(range(version + 1, version + 1 + 2 * args.swaps))
+
+    def swap() -> None:
+        served = version
+        for _ in range(args.swaps):
+            old, served = served, next(versions_made)
+            shutil.copytree(source, os.path.join(serving_dir, str(served)))
+            wait_for_state(server, old, "END")  # freed, once the new version serves
+
+    def fail() -> None:
+        for _ in range(args.swaps):
+            broken = next(versions_made)
+            copy_broken_version(source, os.path.join(serving_dir, str(broken)))
+            wait_for_state(server, broken, "END")
+
+    print_rss(server, f"{args.memory_requests} requests:",
+              lambda: run_load(url, request_body(image_shape, 1), args.memory_requests, max(args.clients)))  # fmt: skip
+    print_rss(server, f"{args.swaps} hot swaps:    ", swap)
+    print_rss(server, f"{args.swaps} failed loads: ", fail)
 
 
 def measure(args, source: str, version: int, batching: bool) -> None:
@@ -137,7 +145,7 @@ def measure(args, source: str, version: int, batching: bool) -> None:
         image_shape = metadata["metadata"]["image_shape"]
         print(f"\nbatching {'on' if batching else 'off'}: python -m serving.server {' '.join(flags)}", flush=True)
         print_load(server, image_shape, args)
-        print_memory(server, image_shape, args, source, serving_dir)
+        print_memory(server, image_shape, args, source, serving_dir, version)
     shutil.rmtree(serving_dir)  # the copies; the log stays
     print(f"  server log: {log_path}")
 

@@ -14,14 +14,13 @@ same code as a Kubeflow metadata service. A step's runtime artifact is a dict sh
 import os
 
 import ml_metadata as mlmd
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from inspection import layout as layout_lib
+from inspection.records import plain_value
 
 KFP = layout_lib.KFP
-# Custom properties KFP adds to every artifact that are not the artifact's own metadata.
-KFP_ARTIFACT_KEYS = ("display_name", "store_session_info")
 
 
 def to_value(value) -> pb.Value:
@@ -39,16 +38,15 @@ def to_value(value) -> pb.Value:
 
 def from_value(value: pb.Value):
     """The plain value of a stored property (the inverse of ``to_value``)."""
-    kind = value.WhichOneof("value")
-    if kind == "struct_value":
-        plain = json_format.MessageToDict(value.struct_value)
-        return plain["list"] if list(plain) == ["list"] else plain
-    return getattr(value, kind) if kind else None
+    plain = plain_value(value)
+    return plain["list"] if isinstance(plain, dict) and list(plain) == ["list"] else plain
 
 
 def _runtime(artifact: pb.Artifact) -> dict:
     """An MLMD artifact as a runtime artifact: name (the id, as text), uri and metadata."""
-    metadata = {k: from_value(v) for k, v in artifact.custom_properties.items() if k not in KFP_ARTIFACT_KEYS}
+    metadata = {
+        k: from_value(v) for k, v in artifact.custom_properties.items() if k not in layout_lib.KFP_ARTIFACT_KEYS
+    }
     return {"name": str(artifact.id), "uri": artifact.uri, "metadata": metadata}
 
 
@@ -173,9 +171,9 @@ class KfpStore:
             return []
         found = []
         for artifact in self.store.get_artifacts_by_context(self.pipeline.id):
-            item = _runtime(artifact)
             if artifact.type_id != type_id or (live and artifact.state != pb.Artifact.LIVE):
                 continue
+            item = _runtime(artifact)
             if (name and item["name"] != name) or any(item["metadata"].get(k) != v for k, v in predicates.items()):
                 continue
             found.append((artifact.create_time_since_epoch, artifact.id, item))

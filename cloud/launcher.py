@@ -8,6 +8,7 @@ this Python standing in for the image's). Its ``ExecutorOutput`` file then updat
 URIs and metadata, as KFP's launcher merges them. The image's ``ENV`` lines (Dockerfile) are set.
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -94,16 +95,22 @@ def command_line(container: dict, invocation: dict) -> list:
     return [sys.executable if argv[0] == "python" else argv[0], *argv[1:]]
 
 
-def image_env() -> dict:
-    """The environment of a step: this one with the image's own ``ENV KEY=VALUE`` lines (Dockerfile) set."""
-    env = dict(os.environ)
+@functools.lru_cache(maxsize=1)
+def _image_env_lines() -> dict:
+    """The image's own ``ENV KEY=VALUE`` lines (Dockerfile), read once per preflight."""
+    found = {}
     with open(DOCKERFILE) as f:
         for line in f:
             words = line.split()
             if len(words) == 2 and words[0] == "ENV" and "=" in words[1]:
                 key, value = words[1].split("=", 1)
-                env[key] = value
-    return env
+                found[key] = value
+    return found
+
+
+def image_env() -> dict:
+    """The environment of a step: this one with the image's ``ENV`` lines set."""
+    return {**os.environ, **_image_env_lines()}
 
 
 def run_process(argv: list, log_path: str) -> int:

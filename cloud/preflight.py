@@ -29,6 +29,7 @@ from cloud import compiler, standins, steps, submit
 from cloud import config as cloud_lib
 from cloud.kfp_store import KfpStore
 from console.errors import run_command
+from console.summary import pushed_line, python_command
 from pipeline import evaluation
 from pipeline.config import DEFAULT_OUTPUT_ROOT, OUTPUT_ROOT_ENV, ConfigError
 
@@ -52,7 +53,7 @@ def load_job(args: argparse.Namespace) -> dict:
         return submit.read_job(args.spec)
     cloud = cloud_lib.load(args.cloud_config)
     name = cloud_lib.pipeline_config(cloud).pipeline_name
-    return compiler.compile_pipeline(cloud, os.path.join(folder_of(args, name), "pipeline.json"))
+    return compiler.compile_pipeline(cloud, os.path.join(folder_of(args, name), compiler.OUTPUT_NAME))
 
 
 def folder_of(args: argparse.Namespace, pipeline_name: str) -> str:
@@ -94,29 +95,26 @@ def _evaluation_lines(run: steps.Run) -> list:
     baseline = values.get(evaluation.PUBLISHED_BASELINE_ACCURACY)
     against = f"baseline {baseline:.4f}" if baseline is not None else "no baseline yet"
     accuracy, count = values[evaluation.PUBLISHED_ACCURACY], int(values[evaluation.PUBLISHED_COUNT])
+    numbers = sum(isinstance(value, (int, float)) for value in values.values())  # not tfx_version
     classes = len(run.artifacts_of("system.ClassificationMetrics")[0]["metadata"]["confusionMatrix"]["rows"])
     return [
         f"  accuracy       {accuracy:.4f} on {count} evaluated examples ({against})",
         f"  blessed        {'yes' if values[evaluation.PUBLISHED_BLESSED] == 1 else 'no'}",
-        f"  published      system.Metrics ({len(values) - 1} values) and a {classes}x{classes} confusion matrix",
+        f"  published      system.Metrics ({numbers} values) and a {classes}x{classes} confusion matrix",
     ]
 
 
 def _pushed_line(run: steps.Run) -> str:
     """Where the Pusher put the model, or why it did not."""
-    for pushed in run.artifacts_of("tfx.PushedModel"):
-        metadata = pushed["metadata"]
-        if metadata.get("pushed") == 1:
-            return f"  pushed         version {metadata['pushed_version']} to {metadata['pushed_destination']}"
-    return "  pushed         nothing: the model was not blessed"
+    pushed = [artifact["metadata"] for artifact in run.artifacts_of("tfx.PushedModel")]
+    return pushed_line(pushed[0] if pushed else {}, "nothing: the model was not blessed")
 
 
 def summary_lines(run: steps.Run, notes: list, seconds: float, submit_args: str) -> list:
     """The block the preflight ends with: what ran, the verdict, what stood in for Google Cloud, what next."""
     name = run.store.pipeline.name
     cached = sum(1 for state in run.states.values() if state == "CACHED")
-    relative = os.path.relpath(sys.executable)
-    python = sys.executable if relative.startswith(os.pardir) else relative
+    python = python_command()
     return [
         f"Preflight {run.run_id} of {name}: COMPLETE in {seconds:.1f} s "
         f"({len(run.states)} tasks, {cached} from the cache)",
@@ -141,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Preflight {run.run_id} of {run.store.pipeline.name}: {tasks} tasks under {run.folder}", flush=True)
         started = time.monotonic()
         steps.execute(run)
-        spec = args.spec or os.path.join(run.folder, "pipeline.json")
+        spec = args.spec or os.path.join(run.folder, compiler.OUTPUT_NAME)
         submit_args = shlex.join(
             [*(["--cloud-config", args.cloud_config] if args.cloud_config else []), "--spec", spec]
         )

@@ -79,6 +79,12 @@ def schema_title(type_schema: dict) -> str:
     raise UnsupportedSpec(f"artifact type without a title: {type_schema}")
 
 
+def output_types(component: dict) -> dict:
+    """The schema title of each output artifact a component declares, by output key."""
+    declared = component.get("outputDefinitions", {}).get("artifacts", {})
+    return {key: schema_title(definition["artifactType"]) for key, definition in declared.items()}
+
+
 def import_artifact(store: KfpStore, importer: dict, parameter_values: dict) -> dict:
     """The runtime artifact an importer executor yields: an existing one of that URI and type, unless ``reimport``."""
     source = importer["artifactUri"]

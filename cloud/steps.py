@@ -49,9 +49,9 @@ class Run:
         found = []
         for task, outputs in self.outputs.items():
             component = spec["components"][spec["root"]["dag"]["tasks"][task]["componentRef"]["name"]]
-            for key, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items():
-                if queries.schema_title(definition["artifactType"]) == title:
-                    found += outputs.get(key, [])
+            found += [
+                a for key, t in queries.output_types(component).items() if t == title for a in outputs.get(key, [])
+            ]
         return found
 
 
@@ -81,8 +81,7 @@ def container_step(run: Run, name: str, task: dict, component: dict, container: 
     pre = container.get("lifecycle", {}).get("preCacheCheck")
     keyed = _driver(name, pre, invocation, values, log) if pre else values
     key = launcher.cache_key(container, component, keyed, inputs)
-    types = {k: queries.schema_title(d["artifactType"])
-             for k, d in component.get("outputDefinitions", {}).get("artifacts", {}).items()}  # fmt: skip
+    types = queries.output_types(component)
     properties = {"image": container.get("image", ""), "cache_fingerprint": key}
     execution = run.store.start_step(name, store_lib.KFP.container_execution, inputs, keyed, properties)
     hit = run.store.cached_outputs(key) if run.caching and task.get("cachingOptions", {}).get("enableCache") else None
@@ -106,10 +105,10 @@ def run_task(run: Run, name: str) -> tuple:
         inputs = launcher.input_artifacts(task, component, run.outputs)
         return "RESOLVED", queries.resolve(run.store, executor["resolver"], inputs)
     if "importer" in executor:
-        [(key, definition)] = component["outputDefinitions"]["artifacts"].items()
+        types = queries.output_types(component)
+        [key] = types
         artifact = queries.import_artifact(run.store, executor["importer"], run.parameter_values)
         execution = run.store.start_step(name, "system.ImporterExecution", {}, {}, {})
-        types = {key: queries.schema_title(definition["artifactType"])}
         return "COMPLETE", run.store.end_step(execution, "COMPLETE", {key: [artifact]}, types)
     return container_step(run, name, task, component, executor["container"])
 

@@ -50,12 +50,14 @@ def load(path: str, image_shape: Sequence[int]) -> np.ndarray:
         return np.asarray(converted, dtype=np.uint8).reshape(height, width, channels)
 
 
-def images(src: str, image_shape: Sequence[int], skip_bad: bool, skipped: list) -> Iterator[LabeledImage]:
-    """Every image below ``src``'s class folders; an unreadable one stops with its path, or with ``skip_bad``
-    is appended to ``skipped`` as (path, reason) and left out."""
+def images(
+    src: str, files: Sequence[Tuple[str, int]], image_shape: Sequence[int], skip_bad: bool, skipped: list
+) -> Iterator[LabeledImage]:
+    """Every image of ``files`` (``image_files`` of ``src``); an unreadable one stops with its path, or with
+    ``skip_bad`` is appended to ``skipped`` as (path, reason) and left out."""
     if len(image_shape) != 3 or image_shape[2] not in MODES or min(image_shape) < 1:
         raise UsageError(f"--image-shape must be HEIGHT,WIDTH,CHANNELS with 1, 3 or 4 channels, got {image_shape}")
-    for relative, label in image_files(src, class_names(src)):
+    for relative, label in files:
         path = os.path.join(src, relative)
         try:
             image = load(path, image_shape)

@@ -82,12 +82,6 @@ def records(path: str) -> Iterator[np.ndarray]:
         )
 
 
-def read_idx(path: str) -> np.ndarray:
-    """Returns the whole uint8 array stored in the IDX file at ``path`` (for small files)."""
-    shape = shape_of(path)
-    return np.stack(list(records(path))).reshape(shape) if shape[0] else np.zeros(shape, np.uint8)
-
-
 def pair_count(images_path: str, labels_path: str) -> int:
     """The number of examples in a matching pair of IDX files, from their headers; checks they match."""
     images, labels = shape_of(images_path), shape_of(labels_path)

@@ -52,7 +52,7 @@ def prepare(
         raise UsageError("--test-prefix names the IDX prefix of a predefined test set: only for mnist")
     if len(split_buckets) != 2 or min(split_buckets) < 1:
         raise UsageError(f"--split-buckets must be two positive counts (train, eval), got {split_buckets}")
-    facts, skipped = {}, []
+    facts, skipped, total = {}, [], None
     if source_name == "digits":
         items = sources.digits()
     elif source_name == "mnist":
@@ -60,8 +60,10 @@ def prepare(
             raise idx.IdxError("mnist needs --source: a folder of IDX files or an http(s) URL")
         items = sources.mnist(source, limit=limit or None)
     elif source_name == "folder":
-        facts = {"class_names": folders.class_names(source), "image_shape": list(image_shape), "skipped": skipped}
-        items = folders.images(source, image_shape, skip_bad, skipped)
+        names = folders.class_names(source)
+        files = folders.image_files(source, names)
+        facts = {"class_names": names, "image_shape": list(image_shape), "skipped": skipped}
+        items, total = folders.images(source, files, image_shape, skip_bad, skipped), len(files)
     else:
         raise UsageError(f"unknown source {source_name!r}: choose {', '.join(SOURCES)}")
 
@@ -70,9 +72,8 @@ def prepare(
             return ""
         return TEST if item.key.startswith(f"mnist-{test_prefix}-") else hash_split(item.key, split_buckets)
 
-    total = (
-        len(folders.image_files(source, facts["class_names"])) if facts else sources.count(source_name, source, limit)
-    )
+    if total is None:
+        total = sources.count(source_name, source, limit)
     prepared = write_dataset(items, out_dir, source_name, total=total, num_shards=num_shards, overwrite=overwrite,
                              route=route, facts=facts)  # fmt: skip
     if test_prefix and set(prepared.counts) != {TRAIN, EVAL, TEST}:

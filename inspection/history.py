@@ -31,8 +31,8 @@ def pipelines(store: mlmd.MetadataStore) -> List[str]:
 
 def execution_records(store: mlmd.MetadataStore, executions: list) -> List[tuple]:
     """(pipeline name, ExecutionRecord) for each execution, from its pipeline, run and node contexts."""
-    layout = layout_lib.of(store)
     context_types = type_names(store.get_context_types())
+    layout = layout_lib.from_names(context_types.values())
     execution_types = type_names(store.get_execution_types())
     records = []
     for execution in executions:

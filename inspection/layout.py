@@ -10,18 +10,20 @@ way; ``Layout`` maps them, and the store says which layout it holds.
 """
 
 import dataclasses
+import weakref
 
 from ml_metadata.proto import metadata_store_pb2
 
 # Where KFP's schema titles put TFX's own artifact types.
 TFX_TITLE_PREFIX = "tfx."
+# Custom properties KFP adds to every artifact that are not the artifact's own metadata.
+KFP_ARTIFACT_KEYS = ("display_name", "store_session_info")
 
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
     """Context and type names of one layout, and how a step's node id and exec properties are read."""
 
-    name: str
     pipeline_context: str
     run_context: str
     node_context: str = ""  # TFX: a context per node; KFP: the execution's task_name
@@ -57,9 +59,8 @@ class Layout:
         return inputs[key].string_value if key in inputs else ""
 
 
-TFX = Layout("tfx", pipeline_context="pipeline", run_context="pipeline_run", node_context="node")
+TFX = Layout(pipeline_context="pipeline", run_context="pipeline_run", node_context="node")
 KFP = Layout(
-    "kfp",
     pipeline_context="system.Pipeline",
     run_context="system.PipelineRun",
     type_prefix=TFX_TITLE_PREFIX,
@@ -68,7 +69,22 @@ KFP = Layout(
 )
 
 
-def of(store) -> Layout:
-    """The layout of the runs in ``store``: KFP's when it has KFP run contexts and no TFX ones, else TFX's."""
-    names = {t.name for t in store.get_context_types()}
+# The layout of each open store that holds runs (a store's layout cannot change once it has runs).
+_KNOWN = weakref.WeakKeyDictionary()
+
+
+def from_names(context_types) -> Layout:
+    """The layout of a store with these context type names: KFP's when it has KFP run contexts and no TFX ones."""
+    names = set(context_types)
     return KFP if KFP.run_context in names and TFX.run_context not in names else TFX
+
+
+def of(store) -> Layout:
+    """The layout of the runs in ``store`` (``from_names``), asked of the store once it holds runs."""
+    if store in _KNOWN:
+        return _KNOWN[store]
+    names = {t.name for t in store.get_context_types()}
+    layout = from_names(names)
+    if KFP.run_context in names or TFX.run_context in names:
+        _KNOWN[store] = layout
+    return layout

@@ -133,7 +133,7 @@ class ArtifactRecord:
         return dataclasses.asdict(self)
 
 
-def _value(value: metadata_store_pb2.Value):
+def plain_value(value: metadata_store_pb2.Value):
     """A property value as a plain Python value."""
     kind = value.WhichOneof("value")
     if kind in ("struct_value", "proto_value"):
@@ -144,7 +144,7 @@ def _value(value: metadata_store_pb2.Value):
 def plain_properties(artifact) -> dict:
     """An artifact's properties and custom properties as plain Python values, by name."""
     properties = {**artifact.properties, **artifact.custom_properties}
-    return {name: _value(v) for name, v in sorted(properties.items())}
+    return {name: plain_value(v) for name, v in sorted(properties.items())}
 
 
 def artifact_record(artifact, type_name: str, key: str = "", execution: Optional[ExecutionRecord] = None):

@@ -19,7 +19,7 @@ DEFAULT_EVALUATOR_SPLIT = "eval"
 # The run's metrics as published for the KFP UI and Vertex AI Experiments (pipeline/metrics.py).
 PUBLISHED_METRICS = "system.Metrics"
 # Custom properties TFX or KFP add to every artifact: not metrics.
-NOT_METRICS = ("tfx_version", "is_external", "display_name", "store_session_info")
+NOT_METRICS = ("tfx_version", "is_external", *layout.KFP_ARTIFACT_KEYS)
 
 
 def anomalies(store: mlmd.MetadataStore, pipeline_name: str, run_id: str = LATEST) -> dict:

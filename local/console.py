@@ -91,11 +91,10 @@ class RunConsole:
         to_log = logging.StreamHandler(self._log_stream)
         to_log.setFormatter(logging.Formatter(LOG_FORMAT))
         progress = _ProgressHandler(self)
-        root.addHandler(to_log)
-        logging.getLogger("absl").addHandler(progress)
-        logging.getLogger(PROGRESS_LOGGER).addHandler(progress)
-        self._handlers = [(root, to_log), (logging.getLogger("absl"), progress)]
-        self._handlers.append((logging.getLogger(PROGRESS_LOGGER), progress))
+        self._handlers = [(root, to_log), (logging.getLogger("absl"), progress),
+                          (logging.getLogger(PROGRESS_LOGGER), progress)]  # fmt: skip
+        for logger, handler in self._handlers:
+            logger.addHandler(handler)
         self._levels = (root.level, absl_logging.get_verbosity())
         root.setLevel(logging.INFO)
         # Through absl's own setting, not the logger's level: TensorFlow lowers and then restores
@@ -137,9 +136,10 @@ class RunConsole:
         sys.stderr.flush()
         for fd, saved in zip((1, 2), self._saved_fds, strict=True):
             os.dup2(saved, fd)
-            os.close(saved)
-        if self.verbose:
+        if self.verbose:  # the tee drains the pipe into the terminal's saved descriptor: close it after
             self._tee.join(timeout=5)
+        for saved in self._saved_fds:
+            os.close(saved)
         if self.out is not sys.stdout:
             self.out.close()
         os.close(self.log_fd)

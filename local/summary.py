@@ -2,26 +2,14 @@
 
 import os
 import shlex
-import sys
 from typing import List, Sequence
 
+from console.summary import pushed_line, python_command
 from inspection import history, results
+from inspection.records import plain_properties
 from inspection.store import open_store
 from models.features import ACCURACY
 from pipeline.config import PipelineConfig
-
-
-def _pushed(store, run_id: str) -> dict:
-    """The Pusher's record in the run: ``pushed`` (bool), ``version`` and ``destination``, or {} without a Pusher."""
-    artifacts = history.output_artifacts(store, run_id, "PushedModel")
-    if not artifacts:
-        return {}
-    properties = artifacts[-1].custom_properties
-    return {
-        "pushed": properties["pushed"].int_value == 1 if "pushed" in properties else False,
-        "version": properties["pushed_version"].string_value if "pushed_version" in properties else "",
-        "destination": properties["pushed_destination"].string_value if "pushed_destination" in properties else "",
-    }
 
 
 def _evaluation_lines(config: PipelineConfig, store, run_id: str) -> List[str]:
@@ -52,13 +40,11 @@ def summary_lines(config: PipelineConfig, flags: Sequence[str], log_path: str, s
         f"({len(run.executions)} components, {len(run.cached)} from the cache)",
         *_evaluation_lines(config, store, run.run_id),
     ]
-    pushed = _pushed(store, run.run_id)
-    if pushed.get("pushed"):
-        lines.append(f"  pushed         version {pushed['version']} to {pushed['destination']}")
-    else:
-        lines.append("  pushed         nothing: the model was not blessed; the served version stays")
+    pushed = history.output_artifacts(store, run.run_id, "PushedModel")
+    properties = plain_properties(pushed[-1]) if pushed else {}
+    lines.append(pushed_line(properties, "nothing: the model was not blessed; the served version stays"))
     lines.append(f"  log            {log_path}")
-    python, pipeline_flags = _here(sys.executable), shlex.join(flags)
+    python, pipeline_flags = python_command(), shlex.join(flags)
     tensorboard = os.path.join(os.path.dirname(python), "tensorboard")
     lines += [
         "Next:",
@@ -67,9 +53,3 @@ def summary_lines(config: PipelineConfig, flags: Sequence[str], log_path: str, s
         f"  {tensorboard} --logdir {config.pipeline_root}",
     ]
     return lines
-
-
-def _here(path: str) -> str:
-    """``path`` relative to the working directory when it lies below it (``.venv/bin/python``), else as is."""
-    relative = os.path.relpath(path)
-    return path if relative.startswith(os.pardir) else relative

@@ -95,11 +95,14 @@ def dataset(
 
 
 def datasets(
-    fn_args, tf_transform_output: tft.TFTransformOutput, settings: TrainingSettings | TuningSettings, replicas: int = 1,
-    train_limit: int = 0,
+    fn_args, tf_transform_output: tft.TFTransformOutput, settings: TrainingSettings | TuningSettings,
+    train_examples: int, replicas: int = 1, train_limit: int = 0,
 ):  # fmt: skip
-    """The (train, eval) datasets for a Tuner or single-worker Trainer run, batched for ``replicas`` devices."""
-    train_examples = min(count_examples(fn_args.train_files), train_limit or float("inf"))
+    """The (train, eval) datasets for a Tuner or single-worker Trainer run, batched for ``replicas`` devices.
+
+    ``train_examples`` is how many train examples they read (``count_examples``, at most ``train_limit``),
+    counted once by the caller, which needs the number too.
+    """
     budget, shape = settings.cache_mb, settings.image_shape
     train_cache = fits_in_cache(train_examples, shape, budget, "train split")
     eval_cache = fits_in_cache(count_examples(fn_args.eval_files), shape, budget, "eval split")

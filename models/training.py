@@ -86,8 +86,8 @@ def fit(fn_args: FnArgs, settings: TrainingSettings, hp, tf_transform_output, ba
     """Trains in this process with ``model.fit`` (MirroredStrategy over local GPUs when there are several)."""
     strategy = devices.strategy(devices.visible_gpus())
     replicas = strategy.num_replicas_in_sync
-    train_set, eval_set = inputs.datasets(fn_args, tf_transform_output, settings, replicas)
     examples = inputs.count_examples(fn_args.train_files)
+    train_set, eval_set = inputs.datasets(fn_args, tf_transform_output, settings, examples, replicas)
     total_steps = inputs.steps_per_epoch(examples, settings, replicas) * settings.epochs
     logging.info("Training on %d examples with %s on %d replica(s)", examples, json.dumps(hp.values), replicas)
     with strategy.scope():

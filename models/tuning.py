@@ -123,7 +123,9 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     examples = inputs.count_examples(fn_args.train_files)
     if settings.tuner_examples:
         examples = min(examples, settings.tuner_examples)
-    train_set, eval_set = inputs.datasets(fn_args, tf_transform_output, settings, replicas, train_limit=examples)
+    train_set, eval_set = inputs.datasets(
+        fn_args, tf_transform_output, settings, examples, replicas, train_limit=examples
+    )
     total_steps = inputs.steps_per_epoch(examples, settings, replicas) * settings.tuner_epochs
     tuner = make_tuner(settings, fn_args.working_dir, strategy, total_steps)
     log_dir = ""

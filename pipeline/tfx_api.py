@@ -35,34 +35,20 @@ from tfx.proto.transform_pb2 import SplitsConfig
 from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
-components = SimpleNamespace(
-    ImportExampleGen=ImportExampleGen,
-    StatisticsGen=StatisticsGen,
-    SchemaGen=SchemaGen,
-    ImportSchemaGen=ImportSchemaGen,
-    ExampleValidator=ExampleValidator,
-    Transform=Transform,
-    Tuner=Tuner,
-    Trainer=Trainer,
-    Evaluator=Evaluator,
-    Pusher=Pusher,
-)
-proto = SimpleNamespace(
-    Input=Input,
-    Output=Output,
-    SplitConfig=SplitConfig,
-    SplitsConfig=SplitsConfig,
-    TrainArgs=TrainArgs,
-    EvalArgs=EvalArgs,
-    PushDestination=PushDestination,
-)
+
+def _by_name(*objects) -> SimpleNamespace:
+    """A namespace holding each object under its own name, as ``tfx.v1``'s modules export them."""
+    return SimpleNamespace(**{o.__name__: o for o in objects})
+
+
+components = _by_name(
+    ImportExampleGen, StatisticsGen, SchemaGen, ImportSchemaGen, ExampleValidator, Transform, Tuner, Trainer,
+    Evaluator, Pusher,
+)  # fmt: skip
+proto = _by_name(Input, Output, SplitConfig, SplitsConfig, TrainArgs, EvalArgs, PushDestination)
 dsl = SimpleNamespace(
-    Pipeline=Pipeline,
-    Resolver=Resolver,
-    Channel=Channel,
-    experimental=SimpleNamespace(
-        LatestArtifactStrategy=LatestArtifactStrategy, LatestBlessedModelStrategy=LatestBlessedModelStrategy
-    ),
+    **vars(_by_name(Pipeline, Resolver, Channel)),
+    experimental=_by_name(LatestArtifactStrategy, LatestBlessedModelStrategy),
 )
 types = SimpleNamespace(standard_artifacts=standard_artifacts)
 orchestration = SimpleNamespace(

@@ -108,14 +108,17 @@ def settings(args: argparse.Namespace) -> Settings:
             raise UsageError(
                 f"--{name.replace('_', '-')} must be 0 (TensorFlow's choice) or more, got {getattr(args, name)}"
             )
-    limit_fields = [field.name for field in dataclasses.fields(Limits)]
-    limits = Limits(**{name: getattr(args, name) for name in limit_fields})
+    limits = _from_args(Limits, args)
     policy = version_policy.parse(args.version_policy, args.num_versions, args.versions)
     loader = load
     if args.enable_batching:
-        option_fields = [field.name for field in dataclasses.fields(BatchingOptions)]
-        loader = batching_loader(BatchingOptions(**{name: getattr(args, name) for name in option_fields}))
+        loader = batching_loader(_from_args(BatchingOptions, args))
     return Settings(limits, policy, loader, args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism)
+
+
+def _from_args(settings_class, args: argparse.Namespace):
+    """A settings dataclass filled from the flags of the same names as its fields."""
+    return settings_class(**{field.name: getattr(args, field.name) for field in dataclasses.fields(settings_class)})
 
 
 def batching_loader(options: BatchingOptions) -> Callable[[int, str], ServedModel]:

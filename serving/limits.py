@@ -32,6 +32,7 @@ from typing import Callable, Dict, Iterator, Optional
 
 import h11
 from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 RETRY_AFTER_S = 1  # what a shed request is told
@@ -65,6 +66,11 @@ class RequestError(Exception):
 def error_body(message: str) -> bytes:
     """TF Serving's error body, ``{"error": "..."}``, for every error the server answers."""
     return json.dumps({"error": message}).encode()
+
+
+def error_response(status: int, message: str, headers: Optional[dict] = None) -> Response:
+    """A response with TF Serving's error body, ``{"error": "..."}``."""
+    return Response(error_body(message), status, headers, media_type="application/json")
 
 
 def shed(message: str, headers: Optional[Dict[str, str]] = None) -> RequestError:
@@ -224,12 +230,8 @@ class LimitedH11Protocol(H11Protocol):
 
     async def _shed(self, scope, receive, send) -> None:
         """The ASGI app of a connection past the cap: 503 with Retry-After, then close."""
-        error = shed(f"the server is at its limit of {self.limits.max_connections} connections")
-        body = error_body(error.message)
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        headers += [(b"retry-after", error.headers["Retry-After"].encode()), (b"connection", b"close")]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        error = shed(f"the server is at its limit of {self.limits.max_connections} connections", CLOSE)
+        await error_response(error.status, error.message, error.headers)(scope, receive, send)
 
 
 class _Transport:

@@ -91,7 +91,6 @@ class ServedModel:
         meta_graph = read_meta_graph(path)
         self.batcher = None  # the server's serving.batching.Batcher for this version when batching is on
         self.version = version
-        self.path = path
         self.image_shape = image_shape_of(meta_graph)
         self.class_names = read_class_names(path)
         self.image_bytes = int(np.prod(self.image_shape))

@@ -36,7 +36,7 @@ from serving.limits import (
     ClientGone,
     Limits,
     RequestError,
-    error_body,
+    error_response,
     protocol_class,
     read_body,
     shed,
@@ -51,11 +51,6 @@ VERSION_HEADER = "X-Model-Version"  # which version answered a predict; TF Servi
 PREDICT_VERB = "predict"
 # A body up to this size is decoded on the event loop: a thread hop would cost more than the decoding.
 INLINE_BODY_BYTES = 64 * 1024
-
-
-def error_response(status: int, message: str, headers: Optional[dict] = None) -> Response:
-    """A response with TF Serving's error body, ``{"error": "..."}``."""
-    return Response(error_body(message), status, headers, media_type="application/json")
 
 
 class Endpoint:

@@ -56,6 +56,21 @@ def run(coroutine):
     return asyncio.run(asyncio.wait_for(coroutine, WAIT_S))
 
 
+def while_busy(batcher: Batcher, recorder: Recorder, requests: list, return_exceptions: bool = False) -> list:
+    """Every result: request ``[0]`` runs alone, ``requests`` queue while the model is busy with it; then all finish."""
+
+    async def scenario():
+        recorder.hold()
+        first = asyncio.ensure_future(batcher.predict(images(0)))
+        await started(recorder)
+        waiting = [asyncio.ensure_future(batcher.predict(images(*numbers))) for numbers in requests]
+        await asyncio.sleep(0)  # let them all join the queue
+        recorder.release.set()
+        return await asyncio.gather(first, *waiting, return_exceptions=return_exceptions)
+
+    return run(scenario())
+
+
 @pytest.fixture
 def executor():
     with ThreadPoolExecutor(1) as pool:
@@ -66,16 +81,7 @@ def test_requests_that_arrive_while_the_model_is_busy_share_one_call_and_each_ge
     recorder = Recorder()
     batcher = Batcher(recorder, BatchingOptions(max_batch_size=8), executor)
 
-    async def scenario():
-        recorder.hold()
-        first = asyncio.ensure_future(batcher.predict(images(0)))
-        await started(recorder)
-        waiting = [asyncio.ensure_future(batcher.predict(images(*r))) for r in ([1], [2, 3], [4], [5, 6, 7], [8])]
-        await asyncio.sleep(0)  # let them all join the queue
-        recorder.release.set()
-        return await first, await asyncio.gather(*waiting)
-
-    first, rest = run(scenario())
+    first, *rest = while_busy(batcher, recorder, [[1], [2, 3], [4], [5, 6, 7], [8]])
     assert recorder.calls == [[0], [1, 2, 3, 4, 5, 6, 7, 8]]
     assert first["number"].tolist() == [0]
     assert [r["number"].tolist() for r in rest] == [[1], [2, 3], [4], [5, 6, 7], [8]]
@@ -86,17 +92,7 @@ def test_a_batch_takes_whole_requests_up_to_the_max_batch_size_and_a_larger_requ
     recorder = Recorder()
     batcher = Batcher(recorder, BatchingOptions(max_batch_size=4), executor)
 
-    async def scenario():
-        recorder.hold()
-        first = asyncio.ensure_future(batcher.predict(images(0)))
-        await started(recorder)
-        sizes = [[1, 2], [3, 4], [5, 6], list(range(10, 20)), [7]]
-        waiting = [asyncio.ensure_future(batcher.predict(images(*r))) for r in sizes]
-        await asyncio.sleep(0)
-        recorder.release.set()
-        return await first, await asyncio.gather(*waiting)
-
-    _, rest = run(scenario())
+    _, *rest = while_busy(batcher, recorder, [[1, 2], [3, 4], [5, 6], list(range(10, 20)), [7]])
     assert recorder.calls == [[0], [1, 2, 3, 4], [5, 6], list(range(10, 20)), [7]]
     assert [r["number"].tolist() for r in rest] == [[1, 2], [3, 4], [5, 6], list(range(10, 20)), [7]]
 
@@ -141,16 +137,7 @@ def test_a_failed_model_call_fails_every_request_in_its_batch_and_the_next_batch
     recorder = Recorder(fail=True)
     batcher = Batcher(recorder, BatchingOptions(max_batch_size=8), executor)
 
-    async def scenario():
-        recorder.hold()
-        first = asyncio.ensure_future(batcher.predict(images(0)))
-        await started(recorder)
-        waiting = [asyncio.ensure_future(batcher.predict(images(n))) for n in (1, 2)]
-        await asyncio.sleep(0)
-        recorder.release.set()
-        return await asyncio.gather(first, *waiting, return_exceptions=True)
-
-    results = run(scenario())
+    results = while_busy(batcher, recorder, [[1], [2]], return_exceptions=True)
     assert [str(r) for r in results] == ["the model failed"] * 3
     assert recorder.calls == [[0], [1, 2]]
 
