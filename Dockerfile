@@ -9,18 +9,20 @@ FROM gcr.io/tfx-oss-public/tfx:1.16.0
 # import it before the project's code; the project needs Keras 3 (BUILD_NOTES.md, "Keras 2 or 3").
 ENV TF_USE_LEGACY_KERAS=0
 
-# cloud/config.py (IMAGE_PROJECT_ROOT) rewrites the curated schema's path to this folder.
+# cloud/cloud_config.py (IMAGE_PROJECT_ROOT) rewrites the curated schema's path to this folder.
 WORKDIR /pipeline
 COPY setup.py local_runner.py kubeflow_v2_runner.py ./
 COPY pipeline/ pipeline/
+COPY configs/ configs/
 COPY models/ models/
+COPY multiworker/ multiworker/
 COPY data/ data/
 COPY cloud/ cloud/
 COPY local/ local/
 COPY inspection/ inspection/
 COPY serving/ serving/
 COPY benchmarks/ benchmarks/
-COPY console/ console/
+COPY cli/ cli/
 COPY system/ system/
 COPY schema/ schema/
 

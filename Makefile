@@ -54,7 +54,7 @@ bench-scale: $(STAMP)
 # Throughput, p50/p99 latency and resident memory (100,000 requests, 10 hot swaps, 10 failed loads)
 # of the REST server on loopback, batching on and off, on the newest version in SERVING_DIR.
 bench-serve: $(STAMP)
-	$(PY) -m benchmarks.serving --serving-dir $(SERVING_DIR) $(FLAGS)
+	$(PY) -m benchmarks.rest_load --serving-dir $(SERVING_DIR) $(FLAGS)
 
 # Re-resolves requirements.in into the committed lock (needs the package registry).
 lock: $(STAMP)

@@ -3,7 +3,20 @@
 from setuptools import find_packages, setup
 
 # `system` holds KFP's metrics artifact types, importable under their schema titles (system/__init__.py).
-PACKAGES = ["pipeline", "models", "data", "cloud", "local", "inspection", "serving", "benchmarks", "console", "system"]
+PACKAGES = [
+    "pipeline",
+    "configs",
+    "models",
+    "multiworker",
+    "data",
+    "cloud",
+    "local",
+    "inspection",
+    "serving",
+    "benchmarks",
+    "cli",
+    "system",
+]
 # The runners live at the project root, as in TFX's templates, so `tfx pipeline create
 # --pipeline_path local_runner.py` needs no path tricks; installed, `python -m` finds them anywhere.
 RUNNERS = ["local_runner", "kubeflow_v2_runner"]

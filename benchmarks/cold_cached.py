@@ -54,7 +54,7 @@ def print_epochs(store, run_id: str) -> None:
 
 def main(argv=None) -> int:
     """Prepares MNIST-10k, runs cold then cached, and prints the figures."""
-    args, flags, config, output_root = setup(argv, __doc__, "tfx-bench-")
+    args, flags, config, output_root = setup(argv, "benchmarks.cold_cached", __doc__, "tfx-bench-")
     cold = timed_run(flags)
     cached = timed_run(flags)
 

@@ -1,6 +1,5 @@
 """What the pipeline benchmarks share: flags, a fresh output root, MNIST prepared once, timed runs, MLMD readings."""
 
-import argparse
 import statistics
 import subprocess
 import sys
@@ -8,6 +7,7 @@ import tempfile
 import time
 from typing import NamedTuple, Sequence
 
+from cli.parsing import Parser
 from data import prepare
 from inspection import history, results
 from inspection.store import open_store
@@ -31,24 +31,34 @@ def timed_run(pipeline_args: list) -> TimedRun:
     return TimedRun(ended - started, started, ended)
 
 
-def setup(argv, description: str, prefix: str) -> tuple:
+def setup(argv, prog: str, description: str, prefix: str) -> tuple:
     """Parses a benchmark's flags and prepares MNIST: returns (args, pipeline flags, config, output root).
 
-    Flags the benchmark does not know are the pipeline's; the output root is a new temporary
-    folder named ``prefix...`` unless --output-root is given.
+    Its own flags and every pipeline flag (pipeline/flags.py), which the runs it starts get; the
+    preset is mnist and the output root a new temporary folder named ``prefix...`` unless given.
     """
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mnist-source", required=True, help="folder of MNIST IDX files")
-    parser.add_argument("--output-root", default="", help="default: a new temporary folder")
-    parser.add_argument("--repeats", type=int, default=1, help="cold runs per side (medians and ranges are printed)")
-    args, pipeline_flags = parser.parse_known_args(argv)
+    own, parser = build_parsers(prog, description)
+    args = parser.parse_args(argv)  # every flag checked, --help answered
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    _, pipeline_flags = own.parse_known_args(argv)
     output_root = args.output_root or tempfile.mkdtemp(prefix=prefix)
-    pipeline_args = ["--dataset", "mnist", "--output-root", output_root, *pipeline_flags]
+    pipeline_args = ["--preset", "mnist", "--output-root", output_root, *pipeline_flags]
     config = flags.parse_args(pipeline_args)
     prepare.prepare("mnist", config.data_root, source=args.mnist_source, overwrite=True)
     return args, pipeline_args, config, output_root
+
+
+def build_parsers(prog: str, description: str) -> tuple:
+    """(the benchmark's own flags, every flag: its own and the pipeline's)."""
+    own = Parser(prog, description, add_help=False)
+    own.add_argument(
+        "--mnist-source", required=True, help="folder of MNIST IDX files (make: ../shared/datasets/mnist-10k)"
+    )
+    own.add_argument("--repeats", type=int, default=1, help="cold runs per side (medians and ranges are printed)")
+    parser = Parser(prog, description, parents=[own])
+    flags.add_flags(parser, output_root="")
+    return own, parser
 
 
 def evaluation(metadata_path: str, pipeline_name: str, run_id: str = "latest") -> tuple:

@@ -86,14 +86,17 @@ def repeat(flags: list, config, output_root: str, index: int) -> dict:
     peer_root = os.path.join(root, "peer")
     peer = run_peer(peer_root, os.path.join(output_root, "peer-data"))
     peer_result = evaluation(os.path.join(peer_root, "metadata.db"), PEER_NAME)
-    print(f"round {index}: this project {ours:.1f} s, {tuned[1]} accuracy {tuned[0]:.4f}; "
-          f"TFX example {peer:.1f} s, {peer_result[1]} accuracy {peer_result[0]:.4f}", flush=True)  # fmt: skip
+    print(
+        f"round {index}: this project {ours:.1f} s, {tuned[1]} accuracy {tuned[0]:.4f}; "
+        f"TFX example {peer:.1f} s, {peer_result[1]} accuracy {peer_result[0]:.4f}",
+        flush=True,
+    )
     return dict(ours=ours, tuned=tuned, untuned_wall=untuned_wall, untuned=untuned, peer=peer, peer_result=peer_result)
 
 
 def main(argv=None) -> int:
     """Runs both pipelines --repeats times, cold on the same data, and prints medians and ranges side by side."""
-    args, flags, config, output_root = setup(argv, __doc__, "tfx-peer-bench-")
+    args, flags, config, output_root = setup(argv, "benchmarks.peer", __doc__, "tfx-peer-bench-")
     write_peer_data(args.mnist_source, os.path.join(output_root, "peer-data"))
     rounds = [repeat(flags, config, output_root, index) for index in range(1, args.repeats + 1)]
 
@@ -103,16 +106,22 @@ def main(argv=None) -> int:
     ours, peer = column("ours"), column("peer")
     (_, split, count), (_, peer_split, _) = rounds[0]["tuned"], rounds[0]["peer_result"]
     print(f"\n=== peer benchmark on {args.mnist_source}, {args.repeats} cold run(s) per side, median (range) ===")
-    print(f"this project (convnet, tuned):  wall {spread(ours)} s, accuracy {spread(column('tuned', 0), '{:.4f}')}"
-          f" on its {split} split ({count} examples, never used for training or selection)")  # fmt: skip
+    print(
+        f"this project (convnet, tuned):  wall {spread(ours)} s, accuracy {spread(column('tuned', 0), '{:.4f}')}"
+        f" on its {split} split ({count} examples, never used for training or selection)"
+    )
     peer_accuracy = spread(column("peer_result", 0), "{:.4f}")
     print(f"tfx/examples/mnist (Dense MLP): wall {spread(peer)} s, accuracy {peer_accuracy} on its {peer_split} split")
     ratio = statistics.median(ours) / statistics.median(peer)
     print(f"wall-time ratio (this project / TFX example), medians: {ratio:.2f}x")
-    print(f"this project, default hyperparameters (--tuning-mode off, re-run on the cached data): "
-          f"accuracy {spread(column('untuned', 0), '{:.4f}')}, wall {spread(column('untuned_wall'))} s")  # fmt: skip
-    print(f"this project, tuned hyperparameters:                                                  "
-          f"accuracy {spread(column('tuned', 0), '{:.4f}')}")  # fmt: skip
+    print(
+        f"this project, default hyperparameters (--tuning-mode off, re-run on the cached data): "
+        f"accuracy {spread(column('untuned', 0), '{:.4f}')}, wall {spread(column('untuned_wall'))} s"
+    )
+    print(
+        f"this project, tuned hyperparameters:                                                  "
+        f"accuracy {spread(column('tuned', 0), '{:.4f}')}"
+    )
     return 0
 
 

@@ -11,19 +11,19 @@ size it also runs Beam's multi-processing DirectRunner. A PNG plot of time and m
 size (log-log) goes next to the output.
 """
 
-import argparse
 import os
 import sys
 import tempfile
 
 from benchmarks.common import evaluation
 from benchmarks.scaling import ScaleRun, jittered_mnist, measure, plot
+from cli.parsing import Parser
 from data.output import write_dataset
 from inspection import history
 from inspection.store import open_store
 from pipeline.flags import parse_args
 
-QUICK = ["--dataset", "mnist", "--tuning-mode", "off", "--train-epochs", "1"]
+QUICK = ["--preset", "mnist", "--tuning-mode", "off", "--train-epochs", "1"]
 MULTI_PROCESSING = "--beam-args=--direct_running_mode=multi_processing,--direct_num_workers=2"
 
 
@@ -40,8 +40,16 @@ def run_size(size: int, args, output_root: str, extra: list) -> ScaleRun:
     store = open_store(config.metadata_path)
     first = history.runs(store, config.pipeline_name)[0]
     accuracy, split, _ = evaluation(config.metadata_path, config.pipeline_name, first.run_id)
-    return ScaleRun(size, cold, cached, {e.node: e.seconds for e in first.executions},
-                    _disk_mb(config.pipeline_root), _disk_mb(data_root), accuracy, split)  # fmt: skip
+    return ScaleRun(
+        size,
+        cold,
+        cached,
+        {e.node: e.seconds for e in first.executions},
+        _disk_mb(config.pipeline_root),
+        _disk_mb(data_root),
+        accuracy,
+        split,
+    )
 
 
 def _disk_mb(folder: str) -> float:
@@ -50,11 +58,15 @@ def _disk_mb(folder: str) -> float:
 
 def report(runs: list) -> None:
     """The table: per size, wall times, peak memory, disk, cached re-run, accuracy, and every component."""
-    print(f"\n{'examples':>10} {'cold s':>8} {'peak MiB':>9} {'artifacts MiB':>14} {'data MiB':>9} {'cached s':>9}"
-          f" {'accuracy':>9}  runner")  # fmt: skip
+    print(
+        f"\n{'examples':>10} {'cold s':>8} {'peak MiB':>9} {'artifacts MiB':>14} {'data MiB':>9} {'cached s':>9}"
+        f" {'accuracy':>9}  runner"
+    )
     for run in runs:
-        print(f"{run.size:>10} {run.cold.wall:>8.1f} {run.cold.peak_mb:>9.0f} {run.artifacts_mb:>14.1f}"
-              f" {run.data_mb:>9.1f} {run.cached.wall:>9.1f} {run.accuracy:>9.4f}  {run.runner}")  # fmt: skip
+        print(
+            f"{run.size:>10} {run.cold.wall:>8.1f} {run.cold.peak_mb:>9.0f} {run.artifacts_mb:>14.1f}"
+            f" {run.data_mb:>9.1f} {run.cached.wall:>9.1f} {run.accuracy:>9.4f}  {run.runner}"
+        )
     nodes = list(runs[0].components)
     print(
         f"\n{'component':32s}" + "".join(f"{run.size:>10}{'*' if run.runner != 'in-process' else ' '}" for run in runs)
@@ -64,13 +76,18 @@ def report(runs: list) -> None:
     print("(seconds per component; * Beam's multi-processing DirectRunner)")
 
 
-def main(argv=None) -> int:
-    """Runs every size, the largest also with multi-processing Beam, and prints the table and the plot's path."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> Parser:
+    """Every flag of ``python -m benchmarks.scale``."""
+    parser = Parser("benchmarks.scale", __doc__)
     parser.add_argument("--mnist-source", required=True, help="folder of MNIST IDX files")
     parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated example counts")
     parser.add_argument("--output-root", default="", help="default: a new temporary folder")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Runs every size, the largest also with multi-processing Beam, and prints the table and the plot's path."""
+    args = build_parser().parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
     output_root = args.output_root or tempfile.mkdtemp(prefix="tfx-scale-")
     runs = [run_size(size, args, output_root, []) for size in sizes]

@@ -98,8 +98,9 @@ def plot(runs: list, path: str) -> str:
     FigureCanvasAgg(figure)
     in_process = [run for run in runs if run.runner == "in-process"]
     sizes = [run.size for run in in_process]
-    for axes, values, label in zip(figure.subplots(1, 2), ("wall", "peak_mb"), ("cold run, s", "peak memory, MiB"),
-                                   strict=True):  # fmt: skip
+    for axes, values, label in zip(
+        figure.subplots(1, 2), ("wall", "peak_mb"), ("cold run, s", "peak memory, MiB"), strict=True
+    ):
         axes.loglog(sizes, [getattr(run.cold, values) for run in in_process], "o-", label="in-process Beam")
         for run in runs:
             if run.runner != "in-process":

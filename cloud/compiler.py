@@ -1,18 +1,28 @@
 """Compiles ``create_pipeline`` into a KFP v2 pipeline job (JSON) for Vertex AI Pipelines or Kubeflow Pipelines 2.
 
-``kubeflow_v2_runner.py`` (the runner at the project root), ``cloud.preflight`` and the tests call
-``compile_pipeline``; ``cloud.submit`` sends what it wrote, moved by ``reroot`` when a run gets its
-own pipeline root. TFX loads only inside ``compile_pipeline``, after the cloud config has been checked.
+    python kubeflow_v2_runner.py --cloud-config cloud.yaml [--output outputs/compiled/pipeline.json]
+    PIPELINE_CLOUD_CONFIG=cloud.yaml tfx pipeline compile --engine vertex --pipeline_path kubeflow_v2_runner.py
+
+It builds the same ``create_pipeline`` DAG as the local runner, from the cloud config
+(``cloud/cloud_config.py``: gs:// paths, Dataflow, Vertex Training and endpoint). The tfx CLI runs the
+runner with no arguments: the cloud config then comes from $PIPELINE_CLOUD_CONFIG and the output
+path from $PIPELINE_OUTPUT_ROOT. Run the job here first with ``python -m cloud.preflight``, then
+submit it with ``python -m cloud.submit``, which sends what this wrote (moved by ``reroot`` when a
+run gets its own pipeline root). TFX loads only inside ``compile_pipeline``, after the cloud config
+has been checked. Exit status: 0 compiled, 2 a bad flag or cloud config (cli/errors.py).
 """
 
 import json
 import os
 import re
 
-from cloud import config as cloud_lib
-from pipeline.config import DEFAULT_OUTPUT_ROOT, OUTPUT_ROOT_ENV
+from cli.errors import run_command
+from cli.parsing import Parser
+from cloud import cloud_config as cloud_lib
+from pipeline.config import DEFAULT_OUTPUT_ROOT, OUTPUT_ROOT_ENV, ConfigError
 
 OUTPUT_NAME = "pipeline.json"
+PROG = "kubeflow_v2_runner.py"
 
 
 def default_output(output_root: str | None = None) -> str:
@@ -42,8 +52,8 @@ def compile_pipeline(cloud: cloud_lib.CloudConfig, output_path: str) -> dict:
     # TFX takes seconds to import: a wrong config has failed before this point.
     from tfx import v1 as tfx
 
-    from cloud.components import CloudComponents
     from cloud.executors import with_code_check
+    from cloud.vertex import CloudComponents
     from pipeline import dag
 
     pipeline = dag.create_pipeline(config, factory=CloudComponents(cloud))
@@ -94,3 +104,23 @@ def rooted_paths(job: dict) -> list:
     root = re.escape(job["runtimeConfig"]["gcsOutputDirectory"].rstrip("/"))
     # A path ends at a quote, a backslash (an escaped quote in JSON), a comma or white space.
     return sorted(set(re.findall(root + r'/[^"\\,\s]*', json.dumps(job["pipelineSpec"]))))
+
+
+def build_parser() -> Parser:
+    """Every flag of ``kubeflow_v2_runner.py``."""
+    parser = Parser(PROG, __doc__)
+    parser.add_argument("--cloud-config", help=f"the cloud config, YAML or JSON (default ${cloud_lib.ENV_VAR})")
+    parser.add_argument("--output", default=default_output(), help="where the compiled pipeline job goes")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of ``kubeflow_v2_runner.py``: loads the cloud config and compiles; a bad config is one line."""
+    args = build_parser().parse_args(argv)
+
+    def body() -> None:
+        job = compile_pipeline(cloud_lib.load(args.cloud_config), args.output)
+        name, parameters = job["pipelineSpec"]["pipelineInfo"]["name"], job["runtimeConfig"].get("parameterValues", {})
+        print(f"pipeline {name}: compiled to {args.output} (runtime parameters: {', '.join(parameters)})")
+
+    return run_command(PROG, body, usage=(ConfigError,))

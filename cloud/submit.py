@@ -13,7 +13,7 @@ runs the same job on this machine first. Google credentials are
 Application Default Credentials (``gcloud auth application-default login`` or
 GOOGLE_APPLICATION_CREDENTIALS), looked up only when sending. Exit status: 0 submitted,
 1 the service could not be reached or refused the job, 2 a wrong argument or configuration
-(console/errors.py). Nothing here imports TensorFlow or TFX.
+(cli/errors.py). Nothing here imports TensorFlow or TFX.
 """
 
 import argparse
@@ -25,17 +25,19 @@ from typing import Sequence
 
 import yaml
 
+from cli.errors import run_command
+from cli.parsing import Parser, boolean
+from cloud import cloud_config as cloud_lib
 from cloud import compiler
-from cloud import config as cloud_lib
-from console.errors import CommandFailed, run_command
 from pipeline.config import ConfigError
 
+PROG = "cloud.submit"
 TARGETS = ("vertex", "kfp")
 # Runtime parameter types as the compiled spec names them (schema 2.1, and 2.0's legacy names).
 PARAMETER_TYPES = {"STRING": str, "NUMBER_INTEGER": int, "INT": int, "NUMBER_DOUBLE": float, "DOUBLE": float}
 
 
-class SubmitError(CommandFailed):
+class SubmitError(RuntimeError):
     """The service could not be reached or refused the job."""
 
 
@@ -92,7 +94,7 @@ def build_request(args: argparse.Namespace, cloud: cloud_lib.CloudConfig, job: d
         "paths_under_root": compiler.rooted_paths(job),
         "parameter_values": parameter_values(job, args.param),
         # None keeps each task's compiled caching option.
-        "enable_caching": False if args.no_cache else None,
+        "enable_caching": args.cache,
         "experiment": args.experiment,
     }
     if args.target == "vertex":
@@ -181,26 +183,26 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split())[:500]
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def build_parser() -> Parser:
     """The command line (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cloud-config", help=f"YAML or JSON file (default ${cloud_lib.ENV_VAR})")
+    parser = Parser(PROG, __doc__)
+    parser.add_argument("--cloud-config", help=f"the cloud config, YAML or JSON (default ${cloud_lib.ENV_VAR})")
+    parser.add_argument("--spec", default=compiler.default_output(), help="the compiled pipeline job")
+    parser.add_argument("--target", choices=TARGETS, default="vertex", help="Vertex AI Pipelines or a KFP 2 backend")
+    parser.add_argument("--host", help="the KFP endpoint (default: kfp_host in the cloud config)")
     parser.add_argument(
-        "--spec", default=compiler.default_output(), help="the compiled pipeline job (default %(default)s)"
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="a runtime parameter's value (repeatable)"
     )
-    parser.add_argument("--target", choices=TARGETS, default="vertex")
-    parser.add_argument("--host", help="KFP endpoint (default: kfp_host in the cloud config)")
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="runtime parameter")
     parser.add_argument("--pipeline-root", help="gs:// root for this run's artifacts (default: the compiled one)")
-    parser.add_argument("--experiment", help="experiment to file the run under")
-    parser.add_argument("--no-cache", action="store_true", help="run every step, even with cached results")
-    parser.add_argument("--dry-run", action="store_true", help="print the request as JSON and send nothing")
-    return parser.parse_args(argv)
+    parser.add_argument("--experiment", help="the experiment to file the run under")
+    boolean(parser, "--cache", default=None, help="look steps up in the cache, or not (default: as compiled)")
+    boolean(parser, "--dry-run", default=False, help="print the request as JSON and send nothing")
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: builds the request, prints it (--dry-run) or sends it; failures become one line."""
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
 
     def body() -> None:
         if args.pipeline_root and not args.pipeline_root.startswith("gs://"):
@@ -212,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"submitted: {send(request, job)}")
 
-    return run_command("submit", body)
+    return run_command(PROG, body, usage=(ConfigError,), failed=(SubmitError,))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import tensorflow as tf
 
-from console.errors import UsageError
+from data import DataError
 from data.layout import RECORD_SUFFIX
 from data.sources import LabeledImage
 from models import features
@@ -16,7 +16,7 @@ def to_example(item: LabeledImage) -> tf.train.Example:
     """Encodes one labeled image as a ``tf.train.Example`` in the project's format."""
     image = np.asarray(item.image)
     if image.ndim != 3 or image.dtype != np.uint8:
-        raise UsageError(
+        raise DataError(
             f"example {item.key!r}: image must be uint8 of shape (height, width, channels), "
             f"got {image.dtype} {image.shape}"
         )
@@ -58,7 +58,7 @@ class ShardWriter:
 
     def __init__(self, out_dir: str, name: str, num_shards: int = 0, shard_bytes: int = SHARD_BYTES):
         if num_shards < 0:
-            raise UsageError(f"num_shards must be at least 1 (or 0: by size), got {num_shards}")
+            raise DataError(f"num_shards must be at least 1 (or 0: by size), got {num_shards}")
         os.makedirs(out_dir, exist_ok=True)
         self.out_dir, self.name, self.num_shards, self.shard_bytes = out_dir, name, num_shards, shard_bytes
         self.paths = [self._path(i, num_shards) for i in range(num_shards)] or [self._path(0, 0)]

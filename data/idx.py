@@ -13,13 +13,13 @@ from typing import IO, Iterator, Tuple
 
 import numpy as np
 
-from console.errors import UsageError
+from data import DataError
 
 _UBYTE = 0x08
 CHUNK_RECORDS = 4096  # records read per file read: a few MB, whatever the file's size
 
 
-class IdxError(UsageError):
+class IdxError(DataError):
     """An IDX file is missing, truncated, corrupted or not what the caller expected."""
 
 

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, NamedTuple, Optional
 
 from tqdm import tqdm
 
-from console.errors import UsageError
+from data import DataError
 from data.layout import CLASSES_FILE, MARKER
 
 
@@ -35,15 +35,15 @@ def check_replaceable(out_dir: str, overwrite: bool) -> None:
     if not os.path.lexists(out_dir):
         return
     if not os.path.isdir(out_dir) or os.path.islink(out_dir):
-        raise UsageError(f"{out_dir} exists and is not a folder; choose another output folder")
+        raise DataError(f"{out_dir} exists and is not a folder; choose another output folder")
     entries = os.listdir(out_dir)
     if entries and MARKER not in entries:
-        raise UsageError(
+        raise DataError(
             f"{out_dir} is not empty and was not written by data.prepare (it has no {MARKER}); "
             "nothing was changed: choose a new or empty output folder"
         )
     if entries and not overwrite:
-        raise UsageError(f"{out_dir} already holds a dataset written by data.prepare; pass --overwrite to replace it")
+        raise DataError(f"{out_dir} already holds a dataset written by data.prepare; pass --overwrite to replace it")
 
 
 def _write(items: Iterable, staging: str, name: str, num_shards: int, route, total: Optional[int]) -> Prepared:
@@ -67,9 +67,16 @@ def _write(items: Iterable, staging: str, name: str, num_shards: int, route, tot
 
 
 def write_dataset(
-    items: Iterable, out_dir: str, name: str, *, total: Optional[int] = None, num_shards: int = 0,
-    overwrite: bool = False, route: Callable = lambda item: "", facts: Optional[dict] = None,
-) -> Prepared:  # fmt: skip
+    items: Iterable,
+    out_dir: str,
+    name: str,
+    *,
+    total: Optional[int] = None,
+    num_shards: int = 0,
+    overwrite: bool = False,
+    route: Callable = lambda item: "",
+    facts: Optional[dict] = None,
+) -> Prepared:
     """Streams ``items`` into ``out_dir`` (subfolders by ``route``), with MARKER holding the counts and ``facts``.
 
     ``facts`` may carry ``class_names``, also written as CLASSES_FILE for the pipeline to read.

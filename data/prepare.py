@@ -6,32 +6,33 @@
     python -m data.prepare folder SRC OUT_DIR --image-shape 32,32,3 [--skip-bad]
 
 ``--source`` takes a folder of IDX files or an http(s) base URL. ``folder`` reads SRC's class
-subfolders of images in any format Pillow reads (data/folders.py), converts them to
+subfolders of images in any format Pillow reads (data/image_folders.py), converts them to
 ``--image-shape`` and writes the class names next to the records (classes.json). The output
 folder is what the pipeline's ``--data-root`` expects; the records go into files of about 128 MB
 each (``--shards N``: exactly N). With ``--test-prefix`` the source's own test set (MNIST's
 ``t10k`` files) becomes the test split: OUT_DIR gets ``train/``, ``eval/`` and ``test/`` folders
-(the rest split train:eval by a hash of each key, ``--split-buckets``), for a run with
+(the rest split train:eval by a hash of each key, ``--train-eval-ratio``), for a run with
 ``--predefined-splits true``.
 
 OUT_DIR must be new, empty, or an earlier output of this command (it holds ``prepared.json``),
 which only ``--overwrite`` replaces: a folder of anything else is refused and left untouched.
-Bad input ends in one line naming the file, exit status 2 (console/errors.py).
+Bad input ends in one line naming the file, exit status 2 (cli/errors.py).
 """
 
-import argparse
 import hashlib
 import json
 import os
 import sys
 from typing import Sequence
 
-from console.errors import UsageError, run_command
-from console.quiet import quiet_libraries
-from data import folders, idx, sources
+from cli.errors import run_command
+from cli.parsing import Parser, boolean
+from cli.quiet import quiet_libraries
+from data import DataError, idx, image_folders, sources
 from data.layout import EVAL, MARKER, TEST, TRAIN
 from data.output import Prepared, write_dataset
 
+PROG = "data.prepare"
 SOURCES = ("digits", "mnist", "folder")
 SKIPPED_SHOWN = 20  # skipped files named on the terminal; prepared.json lists them all
 
@@ -43,15 +44,22 @@ def hash_split(key: str, buckets: Sequence[int]) -> str:
 
 
 def prepare(
-    source_name: str, out_dir: str, source: str = "", limit: int = 0, num_shards: int = 0, overwrite: bool = False,
-    test_prefix: str = "", split_buckets: Sequence[int] = (8, 1), image_shape: Sequence[int] = (),
+    source_name: str,
+    out_dir: str,
+    source: str = "",
+    limit: int = 0,
+    num_shards: int = 0,
+    overwrite: bool = False,
+    test_prefix: str = "",
+    train_eval: Sequence[int] = (8, 1),
+    image_shape: Sequence[int] = (),
     skip_bad: bool = False,
-) -> Prepared:  # fmt: skip
+) -> Prepared:
     """Writes the examples of ``source_name`` into ``out_dir``; returns what it wrote (data/output.py)."""
     if test_prefix and source_name != "mnist":
-        raise UsageError("--test-prefix names the IDX prefix of a predefined test set: only for mnist")
-    if len(split_buckets) != 2 or min(split_buckets) < 1:
-        raise UsageError(f"--split-buckets must be two positive counts (train, eval), got {split_buckets}")
+        raise DataError("--test-prefix names the IDX prefix of a predefined test set: only for mnist")
+    if len(train_eval) != 2 or min(train_eval) < 1:
+        raise DataError(f"--train-eval-ratio must be two positive counts (train, eval), got {train_eval}")
     facts, skipped, total = {}, [], None
     if source_name == "digits":
         items = sources.digits()
@@ -60,24 +68,25 @@ def prepare(
             raise idx.IdxError("mnist needs --source: a folder of IDX files or an http(s) URL")
         items = sources.mnist(source, limit=limit or None)
     elif source_name == "folder":
-        names = folders.class_names(source)
-        files = folders.image_files(source, names)
+        names = image_folders.class_names(source)
+        files = image_folders.image_files(source, names)
         facts = {"class_names": names, "image_shape": list(image_shape), "skipped": skipped}
-        items, total = folders.images(source, files, image_shape, skip_bad, skipped), len(files)
+        items, total = image_folders.images(source, files, image_shape, skip_bad, skipped), len(files)
     else:
-        raise UsageError(f"unknown source {source_name!r}: choose {', '.join(SOURCES)}")
+        raise DataError(f"unknown source {source_name!r}: choose {', '.join(SOURCES)}")
 
     def route(item) -> str:
         if not test_prefix:
             return ""
-        return TEST if item.key.startswith(f"mnist-{test_prefix}-") else hash_split(item.key, split_buckets)
+        return TEST if item.key.startswith(f"mnist-{test_prefix}-") else hash_split(item.key, train_eval)
 
     if total is None:
         total = sources.count(source_name, source, limit)
-    prepared = write_dataset(items, out_dir, source_name, total=total, num_shards=num_shards, overwrite=overwrite,
-                             route=route, facts=facts)  # fmt: skip
+    prepared = write_dataset(
+        items, out_dir, source_name, total=total, num_shards=num_shards, overwrite=overwrite, route=route, facts=facts
+    )
     if test_prefix and set(prepared.counts) != {TRAIN, EVAL, TEST}:
-        raise UsageError(
+        raise DataError(
             f"--test-prefix {test_prefix}: the source gives splits {sorted(prepared.counts)}, not all three"
         )
     return prepared
@@ -90,44 +99,62 @@ def _numbers(text: str, flag: str, count: int) -> tuple:
     except ValueError:
         numbers = ()
     if len(numbers) != count:
-        raise UsageError(f"{flag}: expected {count} comma-separated integers, got {text!r}")
+        raise DataError(f"{flag}: expected {count} comma-separated integers, got {text!r}")
     return numbers
 
 
-def main(argv=None) -> int:
-    """Entry point of ``python -m data.prepare``."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source_name", choices=SOURCES)
+def build_parser() -> Parser:
+    """Every flag of ``python -m data.prepare``."""
+    parser = Parser(PROG, __doc__)
+    parser.add_argument(
+        "source_name", choices=SOURCES, help="what to convert: the bundled digits, MNIST IDX files, an image folder"
+    )
     parser.add_argument("paths", nargs="+", metavar="[SRC] OUT_DIR", help="folder: SRC then OUT_DIR; others: OUT_DIR")
     parser.add_argument("--source", default="", help="mnist: folder of IDX files or http(s) base URL")
     parser.add_argument("--limit", type=int, default=0, help="keep only the first N examples (0: all)")
     parser.add_argument("--shards", type=int, default=0, help="files per split folder (0: one per 128 MB)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier output of data.prepare")
+    boolean(parser, "--overwrite", default=False, help="replace an earlier output of data.prepare (its own files only)")
     parser.add_argument("--test-prefix", default="", help="mnist: IDX prefix of the predefined test set, e.g. t10k")
-    parser.add_argument("--split-buckets", default="8,1", help="with --test-prefix: train,eval ratio of the rest")
+    parser.add_argument(
+        "--train-eval-ratio", default="8,1", help="with --test-prefix: how the rest splits into train and eval"
+    )
     parser.add_argument("--image-shape", default="", help="folder: HEIGHT,WIDTH,CHANNELS (channels 1, 3 or 4)")
-    parser.add_argument("--skip-bad", action="store_true", help="folder: leave unreadable images out, and list them")
-    args = parser.parse_args(argv)
+    boolean(parser, "--skip-bad", default=False, help="folder: leave unreadable images out, and list them")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of ``python -m data.prepare``."""
+    args = build_parser().parse_args(argv)
 
     def body() -> None:
         source, out_dir = _paths(args)
         shape = _numbers(args.image_shape, "--image-shape", 3) if args.source_name == "folder" else ()
-        prepared = prepare(args.source_name, out_dir, source, args.limit, args.shards, args.overwrite,
-                           args.test_prefix, _numbers(args.split_buckets, "--split-buckets", 2), shape,
-                           args.skip_bad)  # fmt: skip
+        prepared = prepare(
+            args.source_name,
+            out_dir,
+            source,
+            args.limit,
+            args.shards,
+            args.overwrite,
+            args.test_prefix,
+            _numbers(args.train_eval_ratio, "--train-eval-ratio", 2),
+            shape,
+            args.skip_bad,
+        )
         splits = ", ".join(f"{folder}: {count}" for folder, count in sorted(prepared.counts.items()) if folder)
         where = f" ({splits})" if splits else ""
         print(f"wrote {prepared.examples} examples to {len(prepared.paths)} file(s) in {out_dir}{where}")
         _report_skipped(out_dir)
 
-    return run_command("data.prepare", body)
+    return run_command(PROG, body, usage=(DataError,))
 
 
 def _paths(args) -> tuple:
     """(source, output folder) from the positional paths: ``folder`` takes SRC OUT_DIR, the others OUT_DIR."""
     expected = 2 if args.source_name == "folder" else 1
     if len(args.paths) != expected:
-        raise UsageError(f"{args.source_name} takes {'SRC OUT_DIR' if expected == 2 else 'OUT_DIR'}, got {args.paths}")
+        raise DataError(f"{args.source_name} takes {'SRC OUT_DIR' if expected == 2 else 'OUT_DIR'}, got {args.paths}")
     return (args.paths[0], args.paths[1]) if expected == 2 else (args.source, args.paths[0])
 
 

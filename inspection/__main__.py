@@ -1,8 +1,8 @@
-"""``python -m inspection``: the inspection CLI (inspection/cli.py)."""
+"""``python -m inspection``: the inspection CLI (inspection/command_line.py)."""
 
 import sys
 
-from console.quiet import quiet_libraries
+from cli.quiet import quiet_libraries
 
 quiet_libraries()  # before anything loads TensorFlow
 

@@ -46,11 +46,13 @@ def cmd_executions(store, pipeline_name: str, args) -> tuple:
     """One run's executions per component: state, start, duration, cache hit."""
     run = history.get_run(store, pipeline_name, args.run)
     rows = [(e.node, e.id, e.state, e.to_dict()["started"], f"{e.seconds:.1f}") for e in run.executions]
-    text = "\n".join([
-        f"Run {run.run_id}: {run.state}, {run.seconds:.1f} s, {len(run.executions)} executions, "
-        f"{len(run.cached)} cache hits",
-        format_table(["component", "execution", "state", "started", "seconds"], rows),
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            f"Run {run.run_id}: {run.state}, {run.seconds:.1f} s, {len(run.executions)} executions, "
+            f"{len(run.cached)} cache hits",
+            format_table(["component", "execution", "state", "started", "seconds"], rows),
+        ]
+    )
     plot = plots.plot_durations(run) if args.plot else None
     return run.to_dict(with_executions=True), text, plot
 
@@ -58,14 +60,19 @@ def cmd_executions(store, pipeline_name: str, args) -> tuple:
 def cmd_artifacts(store, pipeline_name: str, args) -> tuple:
     """One run's output artifacts by type, with their producer and URI."""
     run = history.get_run(store, pipeline_name, args.run)
-    artifacts = [a for a in history.run_artifacts(store, pipeline_name, run.run_id)
-                 if not args.type or a.type_name == args.type]  # fmt: skip
-    rows = [(a.type_name, a.id, a.node, a.key, "cached" if a.cached else "", a.uri)
-            for a in sorted(artifacts, key=lambda a: (a.type_name, a.id))]  # fmt: skip
-    text = "\n".join([
-        f"Artifacts of run {run.run_id}" + (f" of type {args.type}" if args.type else ""),
-        format_table(["type", "id", "producer", "output", "reused", "uri"], rows),
-    ])  # fmt: skip
+    artifacts = [
+        a for a in history.run_artifacts(store, pipeline_name, run.run_id) if not args.type or a.type_name == args.type
+    ]
+    rows = [
+        (a.type_name, a.id, a.node, a.key, "cached" if a.cached else "", a.uri)
+        for a in sorted(artifacts, key=lambda a: (a.type_name, a.id))
+    ]
+    text = "\n".join(
+        [
+            f"Artifacts of run {run.run_id}" + (f" of type {args.type}" if args.type else ""),
+            format_table(["type", "id", "producer", "output", "reused", "uri"], rows),
+        ]
+    )
     return {"run_id": run.run_id, "artifacts": [a.to_dict() for a in artifacts]}, text, None
 
 
@@ -88,12 +95,14 @@ def cmd_lineage(store, pipeline_name: str, args) -> tuple:
         for e in lineage.ordered_executions()
     ]
     artifacts = [(a.label, a.node or "(baseline, not followed)", a.uri) for a in lineage.artifacts.values()]
-    text = "\n".join([
-        f"Lineage of {lineage.target.label} in run {run.run_id} ({pushed})",
-        format_table(["execution", "id", "run", "state", "inputs", "outputs"], executions),
-        "",
-        format_table(["artifact", "producer", "uri"], sorted(artifacts)),
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            f"Lineage of {lineage.target.label} in run {run.run_id} ({pushed})",
+            format_table(["execution", "id", "run", "state", "inputs", "outputs"], executions),
+            "",
+            format_table(["artifact", "producer", "uri"], sorted(artifacts)),
+        ]
+    )
     data = dict(lineage.to_dict(), run_id=run.run_id)
     return data, text, plots.plot_lineage(lineage) if args.plot else None
 
@@ -117,16 +126,18 @@ def cmd_metrics(store, pipeline_name: str, args) -> tuple:
     examples = metrics["overall"].get(EXAMPLE_COUNT)
     on = f"on the {metrics['split']} split" + (f" ({int(examples)} examples)" if examples is not None else "")
     published = results.published_metrics(store, run.run_id)
-    text = "\n".join([
-        f"Evaluation in run {run.run_id} {on}: {_verdict(verdict)}",
-        *(f"  failed: {failure}" for failure in verdict["failures"]),
-        format_table(["metric", "candidate", "baseline"], overall),
-        "",
-        format_table(["label", "examples", ACCURACY, "baseline"], per_class),
-        "",
-        "Published as system.Metrics (the KFP UI's run comparison, Vertex AI Experiments): "
-        + (", ".join(f"{name} {_cell(value)}" for name, value in published.items()) or "nothing"),
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            f"Evaluation in run {run.run_id} {on}: {_verdict(verdict)}",
+            *(f"  failed: {failure}" for failure in verdict["failures"]),
+            format_table(["metric", "candidate", "baseline"], overall),
+            "",
+            format_table(["label", "examples", ACCURACY, "baseline"], per_class),
+            "",
+            "Published as system.Metrics (the KFP UI's run comparison, Vertex AI Experiments): "
+            + (", ".join(f"{name} {_cell(value)}" for name, value in published.items()) or "nothing"),
+        ]
+    )
     series = {"candidate": metrics, **({"baseline": metrics["baseline"]} if metrics["baseline"] else {})}
     data = {"run_id": run.run_id, "metrics": metrics, "blessing": verdict, "published": published}
     return data, text, plots.plot_per_class(series) if args.plot else None
@@ -134,8 +145,10 @@ def cmd_metrics(store, pipeline_name: str, args) -> tuple:
 
 def _verdict(verdict: dict) -> str:
     baseline = verdict["baseline_model_id"]
-    return (f"model {verdict['model_id']} {'BLESSED' if verdict['blessed'] else 'NOT blessed'}, "
-            f"baseline {'model ' + str(baseline) if baseline else 'none'}")  # fmt: skip
+    return (
+        f"model {verdict['model_id']} {'BLESSED' if verdict['blessed'] else 'NOT blessed'}, "
+        f"baseline {'model ' + str(baseline) if baseline else 'none'}"
+    )
 
 
 def cmd_compare(store, pipeline_name: str, args) -> tuple:
@@ -151,16 +164,21 @@ def cmd_compare(store, pipeline_name: str, args) -> tuple:
         run_a = earlier[-1]
     comparison = results.compare_runs(store, run_a.run_id, run_b.run_id)
     overall = [(n, v["a"], v["b"], v["delta"]) for n, v in comparison["overall"].items()]
-    per_class = [(label, v[ACCURACY]["a"], v[ACCURACY]["b"], v[ACCURACY]["delta"])
-                 for label, v in comparison["by_label"].items() if ACCURACY in v]  # fmt: skip
-    text = "\n".join([
-        f"A = run {run_a.run_id}: {_verdict(comparison['blessings'][0])}",
-        f"B = run {run_b.run_id}: {_verdict(comparison['blessings'][1])}",
-        format_table(["metric", "A", "B", "B - A"], overall),
-        "",
-        f"{ACCURACY} per class",
-        format_table(["label", "A", "B", "B - A"], per_class),
-    ])  # fmt: skip
+    per_class = [
+        (label, v[ACCURACY]["a"], v[ACCURACY]["b"], v[ACCURACY]["delta"])
+        for label, v in comparison["by_label"].items()
+        if ACCURACY in v
+    ]
+    text = "\n".join(
+        [
+            f"A = run {run_a.run_id}: {_verdict(comparison['blessings'][0])}",
+            f"B = run {run_b.run_id}: {_verdict(comparison['blessings'][1])}",
+            format_table(["metric", "A", "B", "B - A"], overall),
+            "",
+            f"{ACCURACY} per class",
+            format_table(["label", "A", "B", "B - A"], per_class),
+        ]
+    )
     series = {f"A {run_a.run_id}": _one_side(comparison, "a"), f"B {run_b.run_id}": _one_side(comparison, "b")}
     return comparison, text, plots.plot_per_class(series) if args.plot else None
 
@@ -189,5 +207,9 @@ COMMANDS = {
 }
 
 
-PLOTS = {"executions": "component durations", "lineage": "the lineage graph", "metrics": "per-class accuracy",
-         "compare": "per-class accuracy of both runs"}  # fmt: skip
+PLOTS = {
+    "executions": "component durations",
+    "lineage": "the lineage graph",
+    "metrics": "per-class accuracy",
+    "compare": "per-class accuracy of both runs",
+}

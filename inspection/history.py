@@ -2,14 +2,14 @@
 
 With caching, a cached execution records the original artifacts as its outputs: a run's
 artifacts may have been produced by an earlier run (``ArtifactRecord.cached``). Runs are read in
-either layout (TFX's or Kubeflow Pipelines 2's, inspection/layout.py).
+either layout (TFX's or Kubeflow Pipelines 2's, inspection/store_layout.py).
 """
 
 from typing import Dict, List
 
 import ml_metadata as mlmd
 
-from inspection import layout as layout_lib
+from inspection import store_layout
 from inspection.records import ArtifactRecord, ExecutionRecord, RunRecord, artifact_record
 from inspection.store import (
     LATEST,
@@ -26,13 +26,13 @@ from inspection.store import (
 
 def pipelines(store: mlmd.MetadataStore) -> List[str]:
     """Names of the pipelines that have run against this store."""
-    return sorted(c.name for c in contexts_of_type(store, layout_lib.of(store).pipeline_context))
+    return sorted(c.name for c in contexts_of_type(store, store_layout.of(store).pipeline_context))
 
 
 def execution_records(store: mlmd.MetadataStore, executions: list) -> List[tuple]:
     """(pipeline name, ExecutionRecord) for each execution, from its pipeline, run and node contexts."""
     context_types = type_names(store.get_context_types())
-    layout = layout_lib.from_names(context_types.values())
+    layout = store_layout.from_names(context_types.values())
     execution_types = type_names(store.get_execution_types())
     records = []
     for execution in executions:
@@ -54,7 +54,7 @@ def execution_records(store: mlmd.MetadataStore, executions: list) -> List[tuple
 
 def runs(store: mlmd.MetadataStore, pipeline_name: str) -> List[RunRecord]:
     """The pipeline's runs, oldest first, with each run's executions in start order."""
-    layout = layout_lib.of(store)
+    layout = store_layout.of(store)
     contexts = contexts_of_type(store, layout.run_context)
     executions = [execution for context in contexts for execution in store.get_executions_by_context(context.id)]
     by_run: Dict[str, list] = {}

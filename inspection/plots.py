@@ -101,9 +101,13 @@ def plot_lineage(lineage: Lineage) -> Figure:
     for source, targets in successors.items():
         for target in targets:
             axes.annotate(
-                "", xy=(0, 0.5), xycoords=texts[target], xytext=(1, 0.5), textcoords=texts[source],
+                "",
+                xy=(0, 0.5),
+                xycoords=texts[target],
+                xytext=(1, 0.5),
+                textcoords=texts[source],
                 arrowprops=dict(arrowstyle="-|>", color="0.45", shrinkA=4, shrinkB=4),
-            )  # fmt: skip
+            )
     axes.set_xlim(-0.6, width - 0.4)
     axes.set_ylim(-height / 2 - 0.2, height / 2 + 0.2)
     axes.axis("off")

@@ -5,7 +5,7 @@ import json
 import ml_metadata as mlmd
 from google.protobuf import text_format
 
-from inspection import layout
+from inspection import store_layout
 from inspection.history import get_run, output_artifacts, run_artifact
 from inspection.records import plain_properties
 from inspection.store import LATEST, MetadataError, run_context
@@ -19,7 +19,7 @@ DEFAULT_EVALUATOR_SPLIT = "eval"
 # The run's metrics as published for the KFP UI and Vertex AI Experiments (pipeline/metrics.py).
 PUBLISHED_METRICS = "system.Metrics"
 # Custom properties TFX or KFP add to every artifact: not metrics.
-NOT_METRICS = ("tfx_version", "is_external", *layout.KFP_ARTIFACT_KEYS)
+NOT_METRICS = ("tfx_version", "is_external", *store_layout.KFP_ARTIFACT_KEYS)
 
 
 def anomalies(store: mlmd.MetadataStore, pipeline_name: str, run_id: str = LATEST) -> dict:
@@ -49,7 +49,7 @@ def evaluated_split(store: mlmd.MetadataStore, run_id: str) -> str:
     in_run = {e.id for e in store.get_executions_by_context(run_context(store, run_id).id)}
     producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact.id]) if e.execution_id in in_run]
     (execution,) = store.get_executions_by_id(producers[:1])
-    splits = json.loads(layout.of(store).exec_property(execution, EXAMPLE_SPLITS) or "null")
+    splits = json.loads(store_layout.of(store).exec_property(execution, EXAMPLE_SPLITS) or "null")
     return ",".join(splits or [DEFAULT_EVALUATOR_SPLIT])
 
 

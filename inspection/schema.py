@@ -1,6 +1,6 @@
 """Writes a curated-ready schema from the latest SchemaGen run of a pipeline.
 
-For a new dataset: run the pipeline once with ``--use-schema-gen true --image-shape H,W,C
+For a new dataset: run the pipeline once with ``--use-schema-gen --image-shape H,W,C
 --num-classes N``, then
 
     python -m inspection.schema --out schema/<name>/schema.pbtxt [the same pipeline flags]
@@ -8,23 +8,24 @@ For a new dataset: run the pipeline once with ``--use-schema-gen true --image-sh
 It takes SchemaGen's inferred schema from the metadata store and pins what the pipeline needs
 from a curated schema (the int domains of height, width, channels and label, from the
 config), so the result can be checked in and imported with ``--schema-path``. Exit status: 0
-written, 1 no SchemaGen output in the store, 2 a bad flag (console/errors.py).
+written, 1 no SchemaGen output in the store, 2 a bad flag (cli/errors.py).
 """
 
-import argparse
 import os
 import sys
 
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from console.errors import run_command
+from cli.errors import run_command
+from cli.parsing import Parser
 from inspection import history
 from inspection.store import MetadataError, open_store
 from models import features
 from pipeline import config as config_lib
-from pipeline import flags
+from pipeline import facts, flags
 
+PROG = "inspection.schema"
 SCHEMA_FILE = "schema.pbtxt"
 
 
@@ -54,21 +55,28 @@ def latest_inferred_schema(config: config_lib.PipelineConfig) -> schema_pb2.Sche
     raise MetadataError(f"no SchemaGen output in pipeline {config.pipeline_name!r}: run it with --use-schema-gen")
 
 
+def build_parser() -> Parser:
+    """``--out`` and the pipeline's flags, which find the store and say the shape and classes."""
+    parser = Parser(PROG, __doc__)
+    parser.add_argument("--out", required=True, help="where to write the schema, e.g. schema/faces/schema.pbtxt")
+    flags.add_flags(parser)
+    return parser
+
+
 def main(argv=None) -> int:
     """Entry point of ``python -m inspection.schema``."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="where to write the schema, e.g. schema/faces/schema.pbtxt")
-    args, pipeline_flags = parser.parse_known_args(argv)
+    values = vars(build_parser().parse_args(argv))
+    out = values.pop("out")
 
     def body() -> None:
-        config = flags.parse_args(pipeline_flags)
+        config = facts.complete(flags.from_flags(values))
         schema = curate(latest_inferred_schema(config), config)
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, "w") as f:
             f.write(text_format.MessageToString(schema))
-        print(f"wrote {args.out}; review it, commit it, and run with --schema-path {args.out}")
+        print(f"wrote {out}; review it, commit it, and run with --schema-path {out}")
 
-    return run_command("inspection.schema", body)
+    return run_command(PROG, body, usage=(config_lib.ConfigError,), failed=(MetadataError,))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Opens a local SQLite store read-only, so inspecting never creates or changes a store, or a
 metadata gRPC service (Kubeflow's) by host and port. Context and type names depend on who
-recorded the runs, TFX or a KFP 2 backend (inspection/layout.py). Every other module of this package, and
+recorded the runs, TFX or a KFP 2 backend (inspection/store_layout.py). Every other module of this package, and
 through them the CLI, the notebooks, the benchmarks and the tests, reach MLMD only through here.
 """
 
@@ -13,8 +13,7 @@ import ml_metadata as mlmd
 from ml_metadata import errors as mlmd_errors
 from ml_metadata.proto import metadata_store_pb2
 
-from console.errors import CommandFailed
-from inspection import layout
+from inspection import store_layout
 
 LATEST = "latest"
 
@@ -28,7 +27,7 @@ Event = metadata_store_pb2.Event
 StoreError = mlmd_errors.StatusError  # what MLMD itself raises on a failed query (e.g. an unreachable server)
 
 
-class MetadataError(CommandFailed):
+class MetadataError(RuntimeError):
     """The store is missing, unreadable, or has no such pipeline, run or artifact."""
 
 
@@ -65,7 +64,7 @@ def type_names(types) -> Dict[int, str]:
 
 def artifact_type_names(store: mlmd.MetadataStore) -> Dict[int, str]:
     """Maps artifact type id to the name queries use (``Model``, in either layout)."""
-    shown = layout.of(store).shown_type
+    shown = store_layout.of(store).shown_type
     return {t.id: shown(t.name) for t in store.get_artifact_types()}
 
 
@@ -79,7 +78,7 @@ def contexts_of_type(store: mlmd.MetadataStore, type_name: str) -> list:
 
 def run_context(store: mlmd.MetadataStore, run_id: str):
     """The context of run ``run_id`` (TFX's ``pipeline_run`` or KFP's ``system.PipelineRun``)."""
-    context = store.get_context_by_type_and_name(layout.of(store).run_context, run_id)
+    context = store.get_context_by_type_and_name(store_layout.of(store).run_context, run_id)
     if context is None:
         raise MetadataError(f"no run {run_id!r} in this store")
     return context
@@ -88,6 +87,6 @@ def run_context(store: mlmd.MetadataStore, run_id: str):
 def artifact_type_id(store: mlmd.MetadataStore, type_name: str) -> Optional[int]:
     """The id of an artifact type named the TFX way (``Model``), or None when no artifact of it was ever recorded."""
     try:
-        return store.get_artifact_type(layout.of(store).stored_type(type_name)).id
+        return store.get_artifact_type(store_layout.of(store).stored_type(type_name)).id
     except mlmd_errors.NotFoundError:
         return None

@@ -4,7 +4,6 @@ import glob
 import json
 import os
 
-from console.errors import CommandFailed
 from data import tfrecord
 from data.layout import input_patterns
 from models.hyperparameters import HyperparametersNotFoundError
@@ -14,7 +13,7 @@ from pipeline.config import ConfigError, PipelineConfig
 VERIFIED_FILE = "verified-inputs.json"
 
 
-class PipelineError(CommandFailed):
+class PipelineError(RuntimeError):
     """A run cannot start or did not finish; the message names the file or feature."""
 
 

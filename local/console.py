@@ -91,8 +91,11 @@ class RunConsole:
         to_log = logging.StreamHandler(self._log_stream)
         to_log.setFormatter(logging.Formatter(LOG_FORMAT))
         progress = _ProgressHandler(self)
-        self._handlers = [(root, to_log), (logging.getLogger("absl"), progress),
-                          (logging.getLogger(PROGRESS_LOGGER), progress)]  # fmt: skip
+        self._handlers = [
+            (root, to_log),
+            (logging.getLogger("absl"), progress),
+            (logging.getLogger(PROGRESS_LOGGER), progress),
+        ]
         for logger, handler in self._handlers:
             logger.addHandler(handler)
         self._levels = (root.level, absl_logging.get_verbosity())

@@ -47,7 +47,7 @@ def export(model: keras.Model, tf_transform_output: tft.TFTransformOutput, image
     """Saves ``model`` with the transform graph and the image decoding inside, so serving takes raw input.
 
     The decoding is saved as its own function, ``decode_images``, whose output spec records the
-    image shape: the REST server reads it from the SavedModel without loading it (serving/model.py).
+    image shape: the REST server reads it from the SavedModel without loading it (serving/loaded_model.py).
     """
     model.tft_layer = tf_transform_output.transform_features_layer()
     image_spec = {features.IMAGE: tf_transform_output.raw_feature_spec()[features.IMAGE]}

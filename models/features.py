@@ -17,6 +17,8 @@ CHANNELS = "channels"
 LABEL = "label"
 
 SHAPE_KEYS = (HEIGHT, WIDTH, CHANNELS)
+# One pixel's values: uint8, what every source is converted to and what the served model takes.
+PIXEL_RANGE = (0, 255)
 
 # Keys of the model's serving outputs.
 PROBABILITIES = "probabilities"

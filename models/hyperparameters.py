@@ -36,8 +36,15 @@ def default_params() -> list:
             params.append({"parameterName": name, "type": kind, "values": list(space)})
         else:
             low, high, scale = space
-            params.append({"parameterName": name, "type": kind, "minValue": low, "maxValue": high,
-                           "scaleType": f"UNIT_{scale}_SCALE"})  # fmt: skip
+            params.append(
+                {
+                    "parameterName": name,
+                    "type": kind,
+                    "minValue": low,
+                    "maxValue": high,
+                    "scaleType": f"UNIT_{scale}_SCALE",
+                }
+            )
     return params
 
 

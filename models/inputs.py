@@ -1,7 +1,7 @@
 """tf.data input for the Tuner and Trainer, read from Transform's output files.
 
 It reads the transformed TFRecords itself (with Transform's feature spec) rather than through
-TFX's data accessor, so a training worker started outside TFX's executor (models/worker.py) reads
+TFX's data accessor, so a training worker started outside TFX's executor (multiworker/worker.py) reads
 the same way, and each worker of a multi-worker run can take its own shard of the records.
 Training batches are reshuffled every epoch and each image is shifted by up to SHIFT_FRACTION
 of its size each way (2 pixels on 28x28, 1 on 8x8), a fresh draw every epoch: the augmentation
@@ -62,9 +62,17 @@ def shift(image: tf.Tensor, seed: int) -> tf.Tensor:
 
 
 def dataset(
-    file_patterns, feature_spec: dict, image_shape: Sequence[int], batch_size: int, train: bool, seed: int,
-    limit: int = 0, shard: Tuple[int, int] = (1, 0), repeat: bool = False, cache: bool = True,
-) -> tf.data.Dataset:  # fmt: skip
+    file_patterns,
+    feature_spec: dict,
+    image_shape: Sequence[int],
+    batch_size: int,
+    train: bool,
+    seed: int,
+    limit: int = 0,
+    shard: Tuple[int, int] = (1, 0),
+    repeat: bool = False,
+    cache: bool = True,
+) -> tf.data.Dataset:
     """Batches of (images, labels) from the transformed records: shard ``shard[1]`` of ``shard[0]``, the
     first ``limit`` records (0: all), once or repeated.
 
@@ -95,15 +103,19 @@ def dataset(
 
 
 def datasets(
-    fn_args, tf_transform_output: tft.TFTransformOutput, settings: TrainingSettings | TuningSettings,
-    train_examples: int, replicas: int = 1, train_limit: int = 0,
-):  # fmt: skip
+    fn_args,
+    tf_transform_output: tft.TFTransformOutput,
+    settings: TrainingSettings | TuningSettings,
+    train_examples: int,
+    replicas: int = 1,
+    train_limit: int = 0,
+):
     """The (train, eval) datasets for a Tuner or single-worker Trainer run, batched for ``replicas`` devices.
 
     ``train_examples`` is how many train examples they read (``count_examples``, at most ``train_limit``),
     counted once by the caller, which needs the number too.
     """
-    budget, shape = settings.cache_mb, settings.image_shape
+    budget, shape = settings.input_cache_mb, settings.image_shape
     train_cache = fits_in_cache(train_examples, shape, budget, "train split")
     eval_cache = fits_in_cache(count_examples(fn_args.eval_files), shape, budget, "eval split")
     common = dict(

@@ -35,4 +35,4 @@ def decode_images(images: tf.Tensor, image_shape) -> tf.Tensor:
     """Raw uint8 HWC bytes (any batch shape, or one scalar) as float32 images in [0, 1] of ``image_shape``."""
     pixels = tf.io.decode_raw(images, tf.uint8)
     shape = tf.concat([tf.shape(images), tf.constant(list(image_shape), tf.int32)], axis=0)
-    return tf.cast(tf.reshape(pixels, shape), tf.float32) / 255.0
+    return tf.cast(tf.reshape(pixels, shape), tf.float32) / float(features.PIXEL_RANGE[1])

@@ -1,10 +1,10 @@
 """TFX Trainer's ``run_fn``: trains the convnet on one process or several and exports a model taking raw input.
 
-Which path runs depends on ``TF_CONFIG`` (models/cluster.py): unset, the Trainer trains here with
+Which path runs depends on ``TF_CONFIG`` (multiworker/cluster.py): unset, the Trainer trains here with
 ``model.fit`` (MirroredStrategy over local GPUs, or the default strategy); with several workers,
-as Vertex AI runs replicas, every worker trains in step (models/distributed.py) and only the chief
+as Vertex AI runs replicas, every worker trains in step (multiworker/loop.py) and only the chief
 writes the model, TensorBoard and ``hyperparameters.json``. ``--trainer-workers N`` runs the
-several-worker path on this machine (models/launcher.py).
+several-worker path on this machine (multiworker/launcher.py).
 """
 
 import hashlib
@@ -20,11 +20,12 @@ from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from models import callbacks as callbacks_lib
-from models import cluster as cluster_lib
-from models import devices, distributed, export, features, inputs, launcher, tuning
+from models import devices, export, features, inputs, tuning
 from models import model as model_lib
 from models.hyperparameters import HyperparametersNotFoundError
 from models.settings import TrainingSettings
+from multiworker import cluster as cluster_lib
+from multiworker import launcher, loop
 
 # The values the model was built from, next to its TensorBoard logs in the model run folder.
 HYPERPARAMETERS_FILE = "hyperparameters.json"
@@ -61,15 +62,15 @@ def run_fn(fn_args: FnArgs) -> None:
     """Trains with early stopping on the eval split and exports to ``fn_args.serving_model_dir`` (the chief only)."""
     settings = TrainingSettings.from_custom_config(fn_args.custom_config)
     cluster = cluster_lib.from_environment()
-    if settings.workers > 1 and not cluster.distributed:
-        launcher.run_workers(fn_args, settings.workers)
+    if settings.trainer_workers > 1 and not cluster.distributed:
+        launcher.run_workers(fn_args, settings.trainer_workers)
         return
     keras.utils.set_random_seed(settings.seed)
     hp = hyperparameters(fn_args, settings)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     backup = backup_dir(settings, fn_args, hp)
     if cluster.distributed:
-        model = distributed.train(fn_args, settings, hp, cluster, tf_transform_output, backup)
+        model = loop.SyncTraining(fn_args, settings, hp, cluster, tf_transform_output, backup).run()
     else:
         model = fit(fn_args, settings, hp, tf_transform_output, backup)
     _record_worker(fn_args.model_run_dir, cluster, model)
@@ -88,7 +89,7 @@ def fit(fn_args: FnArgs, settings: TrainingSettings, hp, tf_transform_output, ba
     replicas = strategy.num_replicas_in_sync
     examples = inputs.count_examples(fn_args.train_files)
     train_set, eval_set = inputs.datasets(fn_args, tf_transform_output, settings, examples, replicas)
-    total_steps = inputs.steps_per_epoch(examples, settings, replicas) * settings.epochs
+    total_steps = inputs.steps_per_epoch(examples, settings, replicas) * settings.train_epochs
     logging.info("Training on %d examples with %s on %d replica(s)", examples, json.dumps(hp.values), replicas)
     with strategy.scope():
         model = model_lib.build_model(hp, settings.image_shape, settings.num_classes, total_steps)
@@ -105,14 +106,18 @@ def fit(fn_args: FnArgs, settings: TrainingSettings, hp, tf_transform_output, ba
     ]
     if backup:
         callbacks.append(keras.callbacks.BackupAndRestore(backup))
-    model.fit(train_set, validation_data=eval_set, epochs=settings.epochs, verbose=0, callbacks=callbacks)
+    model.fit(train_set, validation_data=eval_set, epochs=settings.train_epochs, verbose=0, callbacks=callbacks)
     return model
 
 
 def _record_worker(model_run_dir: str, cluster: cluster_lib.Cluster, model: keras.Model) -> None:
     """Writes this worker's weights digest next to the run's logs."""
-    digest = distributed.weights_digest(model)
-    record = {"index": cluster.index, "workers": cluster.workers, "weights_sha256": digest,
-              "parameters": int(sum(np.size(w) for w in model.get_weights()))}  # fmt: skip
+    digest = loop.weights_digest(model)
+    record = {
+        "index": cluster.index,
+        "workers": cluster.workers,
+        "weights_sha256": digest,
+        "parameters": int(sum(np.size(w) for w in model.get_weights())),
+    }
     with tf.io.gfile.GFile(os.path.join(model_run_dir, WORKER_FILE.format(index=cluster.index)), "w") as f:
         f.write(json.dumps(record))

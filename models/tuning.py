@@ -98,9 +98,9 @@ def make_tuner(settings: TuningSettings, directory: str, strategy, total_steps: 
     )
     search = dict(hyperparameters=hyperparameters, objective=OBJECTIVE, seed=settings.seed)
     if settings.tuner_algorithm == "random":
-        return RandomSearch(oracle=DefaultsFirstOracle(max_trials=settings.max_trials, **search), **common)
+        return RandomSearch(oracle=DefaultsFirstOracle(max_trials=settings.tuner_max_trials, **search), **common)
     if settings.tuner_algorithm == "bayesian":
-        return BayesianSearch(max_trials=settings.max_trials, **search, **common)
+        return BayesianSearch(max_trials=settings.tuner_max_trials, **search, **common)
     if settings.tuner_algorithm == "hyperband":
         # Hyperband sizes its own brackets from the epoch budget rather than a trial count.
         return HyperbandSearch(max_epochs=max(2, settings.tuner_epochs), factor=HYPERBAND_FACTOR, **search, **common)

@@ -9,9 +9,8 @@ inputs fully cached, and a new model is still held against the one serving befor
 from typing import Dict, List, Optional
 
 from tfx import types
+from tfx import v1 as tfx
 from tfx.dsl.input_resolution.strategies import latest_blessed_model_strategy
-
-from pipeline import tfx_api as tfx
 
 MODEL = "model"
 MODEL_BLESSING = "model_blessing"
@@ -37,7 +36,7 @@ class LatestBlessedOtherModelStrategy(latest_blessed_model_strategy.LatestBlesse
 
 
 def resolver(strategy: str, candidate: types.BaseChannel) -> tfx.dsl.Resolver:
-    """The Resolver whose ``model`` output is the Evaluator's baseline, for a ``PipelineConfig.baseline_strategy``.
+    """The Resolver whose ``model`` output is the Evaluator's baseline, for a ``ComponentFactory.baseline_strategy``.
 
     "latest_blessed_other" also reads the ``candidate`` channel to leave it out. "latest_blessed"
     is TFX's stock strategy with only the model and blessing channels: the Kubeflow V2 compiler

@@ -1,170 +1,150 @@
-"""The pipeline's one typed, frozen configuration and the function that builds it.
+"""The pipeline's settings: one typed, frozen ``PipelineConfig``, each setting declared once with its help.
 
-``get_config(dataset, quick, **overrides)`` is the only constructor the runners and tests use
-(the big_vision ``get_config(runlocal)`` idea): ``quick`` shrinks every budget so a test run
-finishes fast, and every field can be overridden by keyword, from the command line as
-``--field-name value`` (``parse_args``) or from the cloud config's ``pipeline:`` section; all
-three go through ``coerce``. This module imports no TensorFlow.
+A preset (``configs/<name>.py``) builds one with its own pure ``get_config()``.
+``get_config(preset, quick, output_root, **overrides)`` here is what runners, the cloud config and
+tests call: the preset, then small budgets with ``quick``, then the overrides, then every path left
+empty under ``output_root``. Building a config reads no files: what the data folder and a curated
+schema say is added and checked by the runner (``pipeline/facts.py``). Each field is also a
+command-line flag (``pipeline/flags.py``) and a key of the cloud config's ``pipeline:`` section, and
+all three go through ``coerce``. Bounds are part of each declaration, so no value can ask for more
+memory or processes than a run can give. This module imports no TensorFlow.
 """
 
 import dataclasses
-import functools
+import importlib
 import os
 import typing
 from typing import Tuple
 
-from models import hyperparameters as hp_lib
-from pipeline.facts import ConfigError, data_facts, read_document, schema_facts
+from models.hyperparameters import ALGORITHMS
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Where runs write unless --output-root says otherwise; every command that finds a run reads the same.
+# Where runs write unless told otherwise; every command that finds a run reads the same.
 OUTPUT_ROOT_ENV = "PIPELINE_OUTPUT_ROOT"
 DEFAULT_OUTPUT_ROOT = "outputs"
-
-# Dataset presets: where their curated schema lives. Image shape and number of classes are
-# read from that schema, so a new dataset needs a schema (or --use-schema-gen), not code.
-SCHEMAS = {
-    "digits": os.path.join(PROJECT_ROOT, "schema", "schema.pbtxt"),
-    "mnist": os.path.join(PROJECT_ROOT, "schema", "mnist", "schema.pbtxt"),
-}
-# Training budgets per preset: the one-cycle schedule needs a few hundred steps, which the
-# 1,437 training digits (23 batches) take 20 epochs to give and MNIST-10k (125 batches) seven;
-# the digits' 162-example eval split is noisy enough that patience 4 stopped mid-schedule.
-# Other datasets get the field defaults; any flag overrides these.
-PRESET_BUDGETS = {
-    "digits": {"train_epochs": 20, "tuner_epochs": 3, "early_stopping_patience": 10},
-    "mnist": {"train_epochs": 7, "tuner_epochs": 1},
-}
-
-
+PRESETS = ("digits", "mnist", "folder")  # configs/<name>.py
 TUNING_MODES = ("tune", "reuse", "file", "off")
-# How the Evaluator's baseline is resolved (pipeline/baseline.py): "latest_blessed_other" leaves
-# the candidate out, so a re-run stays cached; "latest_blessed" is TFX's stock strategy, the only
-# kind the Kubeflow V2 (Vertex) compiler accepts.
-BASELINE_STRATEGIES = ("latest_blessed_other", "latest_blessed")
+# Largest image side and channel count: a 1024x1024 RGBA image is 4 MiB, and a batch of them fits a laptop.
+MAX_IMAGE_SIDE, CHANNELS = 1024, (1, 3, 4)
+MAX_TRAINER_WORKERS = 8
+# What --quick replaces: enough to run every component, not to train a good model.
+QUICK = dict(tuner_max_trials=1, tuner_epochs=1, tuner_examples=512, train_epochs=5, accuracy_lower_bound=0.5)
+
+
+class ConfigError(ValueError):
+    """The configuration is inconsistent, out of bounds or names something that does not exist."""
+
+
+def setting(default, help: str, low=None, high=None, choices: tuple = ()):
+    """A ``PipelineConfig`` field: its default, help, bounds (of a number, or each number of a tuple) and choices."""
+    return dataclasses.field(default=default, metadata={"help": help, "low": low, "high": high, "choices": choices})
 
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """Everything that varies between runs; runners add nothing but orchestration."""
 
-    pipeline_name: str
-    data_root: str
-    pipeline_root: str
-    metadata_path: str
-    serving_dir: str
-    schema_path: str
-    image_shape: Tuple[int, int, int]
-    num_classes: int
-    # Where a local run writes its log file, one per run (local/console.py); unused off this machine.
-    log_dir: str = ""
-    # The classes' names, index = label (an image-folder dataset's classes.json by default): the
-    # served model's metadata and the predict CLI name each class with them.
-    class_names: Tuple[str, ...] = ()
-    # Use SchemaGen's inferred schema instead of importing schema_path (a new dataset).
-    use_schema_gen: bool = False
-    # Hash buckets of the train, eval and test splits (8:1:1 sends 80% of the keys to train).
-    # train fits the model, eval selects it (tuning objective, early stopping, learning-rate
-    # schedule), test only blesses it, so the accuracy that gates a push was never tuned on.
-    split_buckets: Tuple[int, int, int] = (8, 1, 1)
-    # The data root holds train/, eval/ and test/ folders (data.prepare --test-prefix) that
-    # ImportExampleGen reads as they are, e.g. MNIST's own t10k files as the test split.
-    predefined_splits: bool = False
-    # "tune": search now; "reuse": the latest best hyperparameters in the metadata store;
-    # "file": fixed values from hyperparameters_file; "off": the search space's defaults.
-    tuning_mode: str = "tune"
-    tuner_algorithm: str = "random"
-    # hptuning-style ranges replacing the default search space (tune mode), and fixed values.
-    search_space_file: str = ""
-    hyperparameters_file: str = ""
-    tuner_max_trials: int = 3
-    tuner_epochs: int = 1
-    # Training examples each Tuner trial sees (0: all): trials rank candidates, the Trainer trains.
-    tuner_examples: int = 2048
-    # The one-cycle learning-rate schedule spans all of them (models/model.py).
-    train_epochs: int = 6
-    # Tuner and Trainer keep a split's examples in memory only when they fit this budget, and
-    # stream them from disk every epoch otherwise (models/inputs.py).
-    input_cache_mb: int = 512
-    # The Trainer as this many processes on loopback with TF_CONFIG, as Vertex AI runs replicas
-    # (models/launcher.py); a cloud run asks for replicas in the cloud config instead.
-    trainer_workers: int = 1
-    batch_size: int = 64
-    early_stopping_patience: int = 4
-    # Blessing: eval accuracy must reach the lower bound and may not fall below the
-    # latest blessed model's by more than the tolerance.
-    accuracy_lower_bound: float = 0.9
-    regression_tolerance: float = 0.0
-    # Empty: Beam's DirectRunner defaults (in-process, one worker). Any argument makes TFX package
-    # itself for remote workers before every Beam-powered component (about 1 s each), which a
-    # local run does not need; give them for --direct_running_mode=multi_processing or Dataflow.
-    beam_args: Tuple[str, ...] = ()
-    enable_cache: bool = True
-    seed: int = 42
-    baseline_strategy: str = BASELINE_STRATEGIES[0]
+    # The run: names, paths (empty: filled in under the output root by get_config) and Beam.
+    pipeline_name: str = setting("digits-convnet", "the pipeline's name: its ML Metadata context and folders")
+    data_root: str = setting("", "folder of prepared TFRecords (data.prepare); empty: <output root>/data/<preset>")
+    pipeline_root: str = setting("", "where components write artifacts; empty: <output root>/pipelines/<name>")
+    metadata_path: str = setting("", "ML Metadata SQLite file; empty: <output root>/metadata/<name>/metadata.db")
+    serving_dir: str = setting("", "the Pusher's folder of versions; empty: <output root>/serving/<name>")
+    log_dir: str = setting("", "a local run's log files, one per run; empty: <output root>/logs/<name>")
+    beam_args: Tuple[str, ...] = setting(
+        (), "Beam args of ExampleGen, StatisticsGen, Transform and Evaluator; empty: the in-process DirectRunner"
+    )
+    enable_cache: bool = setting(True, "reuse a component's outputs when its inputs, settings and code are unchanged")
+    # The data.
+    image_shape: Tuple[int, ...] = setting(
+        (), "HEIGHT,WIDTH,CHANNELS of every image; empty: from the data or the schema", 1, MAX_IMAGE_SIDE
+    )
+    num_classes: int = setting(0, "classes (labels 0..N-1); 0: from the data's classes or the schema", 0, 1000)
+    class_names: Tuple[str, ...] = setting((), "the classes' names, index = label; empty: the data's classes.json")
+    schema_path: str = setting("", "curated schema (text format) that ImportSchemaGen imports")
+    use_schema_gen: bool = setting(False, "infer the schema with SchemaGen instead of importing schema_path")
+    split_buckets: Tuple[int, ...] = setting(
+        (8, 1, 1), "hash buckets of train, eval, test: train fits, eval selects, test only blesses", 1, 1000
+    )
+    predefined_splits: bool = setting(
+        False, "the data root holds train/, eval/ and test/ folders, read as they are (data.prepare --test-prefix)"
+    )
+    # Tuning: the Tuner's search, or where the Trainer's hyperparameters come from instead.
+    tuning_mode: str = setting(
+        "tune",
+        "tune: search now; reuse: the newest stored best; file: hyperparameters_file; off: defaults",
+        choices=TUNING_MODES,
+    )
+    tuner_algorithm: str = setting("random", "KerasTuner's search", choices=ALGORITHMS)
+    search_space_file: str = setting("", "AI Platform hptuning-style params replacing the search space's ranges")
+    hyperparameters_file: str = setting("", "fixed values for tuning_mode file: {name: value} or best_hyperparameters")
+    tuner_max_trials: int = setting(3, "trials the search runs", 1, 1000)
+    tuner_epochs: int = setting(1, "epochs of each trial", 1, 1000)
+    tuner_examples: int = setting(
+        2048, "training examples each trial sees (0: all): trials rank, the Trainer trains", 0
+    )
+    # Training.
+    train_epochs: int = setting(6, "the Trainer's epochs; its one-cycle learning-rate schedule spans them", 1, 1000)
+    batch_size: int = setting(64, "examples per step (per device)", 1, 4096)
+    seed: int = setting(42, "seed of the split-independent randomness: weights, shuffles, the search", 0, 2**31 - 1)
+    early_stopping_patience: int = setting(4, "epochs without a better eval accuracy before training stops", 1, 1000)
+    input_cache_mb: int = setting(
+        512, "Tuner and Trainer keep a split in memory when it fits this budget, else stream it", 0, 65536
+    )
+    trainer_workers: int = setting(
+        1, "the Trainer as N processes on loopback with TF_CONFIG, as Vertex AI runs replicas", 1, MAX_TRAINER_WORKERS
+    )
+    # Evaluation: what the Evaluator blesses.
+    accuracy_lower_bound: float = setting(0.9, "test accuracy a model needs to be blessed", 0.0, 1.0)
+    regression_tolerance: float = setting(
+        0.0, "how far test accuracy may fall below the served model's and still be blessed", 0.0, 1.0
+    )
 
     def __post_init__(self):
-        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
-            raise ConfigError(f"image_shape must be three positive sizes (height, width, channels): {self.image_shape}")
-        if self.num_classes < 2:
-            raise ConfigError(f"num_classes must be at least 2, got {self.num_classes}")
-        if self.class_names and len(self.class_names) != self.num_classes:
+        for field in dataclasses.fields(self):
+            check_bounds(field, getattr(self, field.name))
+        if self.image_shape and (len(self.image_shape) != 3 or self.image_shape[2] not in CHANNELS):
+            raise ConfigError(f"image_shape must be HEIGHT,WIDTH,CHANNELS, channels in {CHANNELS}: {self.image_shape}")
+        if self.num_classes == 1:
+            raise ConfigError("num_classes must be at least 2: a classifier of one class learns nothing")
+        if self.class_names and self.num_classes and len(self.class_names) != self.num_classes:
             raise ConfigError(f"{len(self.class_names)} class_names for {self.num_classes} classes: {self.class_names}")
-        if len(self.split_buckets) != 3 or min(self.split_buckets) < 1:
-            raise ConfigError(f"split_buckets must be three positive counts (train, eval, test): {self.split_buckets}")
-        if not 0.0 <= self.accuracy_lower_bound <= 1.0:
-            raise ConfigError(f"accuracy_lower_bound must lie in [0, 1], got {self.accuracy_lower_bound}")
-        if self.tuner_examples < 0:
-            raise ConfigError(f"tuner_examples must be 0 (all) or positive, got {self.tuner_examples}")
-        for name in ("tuner_max_trials", "tuner_epochs", "train_epochs", "batch_size", "trainer_workers"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        self._check_tuning()
-        if self.baseline_strategy not in BASELINE_STRATEGIES:
-            raise ConfigError(f"baseline_strategy must be one of {BASELINE_STRATEGIES}, got {self.baseline_strategy!r}")
-
-    def _check_tuning(self) -> None:
-        if self.tuning_mode not in TUNING_MODES:
-            raise ConfigError(f"tuning_mode must be one of {TUNING_MODES}, got {self.tuning_mode!r}")
-        if self.tuner_algorithm not in hp_lib.ALGORITHMS:
-            raise ConfigError(f"tuner_algorithm must be one of {hp_lib.ALGORITHMS}, got {self.tuner_algorithm!r}")
+        if len(self.split_buckets) != 3:
+            raise ConfigError(f"split_buckets must be three counts (train, eval, test), got {self.split_buckets}")
         if (self.tuning_mode == "file") != bool(self.hyperparameters_file):
             raise ConfigError("tuning_mode file and hyperparameters_file go together: give both or neither")
-        # Parsed once here, so a bad file fails before anything runs, and kept for the pipeline.
-        _ = self.search_space_params, self.fixed_hyperparameters
-
-    @functools.cached_property
-    def search_space_params(self) -> list:
-        """The validated search-space overrides from ``search_space_file`` (empty when unset)."""
-        if not self.search_space_file:
-            return []
-        try:
-            return hp_lib.parse_search_space(read_document(self.search_space_file))
-        except hp_lib.HyperparameterError as err:
-            raise ConfigError(f"{self.search_space_file}: {err}") from err
-
-    @functools.cached_property
-    def fixed_hyperparameters(self) -> dict:
-        """The validated fixed values from ``hyperparameters_file`` (empty when unset)."""
-        if not self.hyperparameters_file:
-            return {}
-        try:
-            return hp_lib.parse_fixed_values(read_document(self.hyperparameters_file))
-        except hp_lib.HyperparameterError as err:
-            raise ConfigError(f"{self.hyperparameters_file}: {err}") from err
 
 
-# get_config's own arguments, settable wherever a field is (command line, the cloud config's `pipeline:`).
-PRESET_ARGUMENTS = {"dataset": str, "quick": bool}
+def check_bounds(field: dataclasses.Field, value) -> None:
+    """Raises ConfigError when ``value`` is not among the field's choices or lies outside its bounds."""
+    choices, low, high = (field.metadata.get(key) for key in ("choices", "low", "high"))
+    if choices and value not in choices:
+        raise ConfigError(f"{field.name} must be one of {', '.join(choices)}, got {value!r}")
+    for number in value if isinstance(value, tuple) else (value,):
+        if isinstance(number, (int, float)) and not isinstance(number, bool):
+            if (low is not None and number < low) or (high is not None and number > high):
+                raise ConfigError(f"{field.name} must lie in [{low}, {'any' if high is None else high}], got {value!r}")
+
+
+# get_config's own arguments: flags and cloud-config keys like the fields, with their help.
+PRESET_HELP = (
+    f"configs/<name>.py to start from: {', '.join(PRESETS)} "
+    "(default: the preset data.prepare recorded in the data root, else digits)"
+)
+ARGUMENTS = {
+    "preset": (str, PRESET_HELP),
+    "quick": (bool, "small budgets (one 1-epoch trial, 5 epochs, accuracy bound 0.5): tests and smoke runs"),
+    "output_root": (str, f"where the empty paths go; ${OUTPUT_ROOT_ENV} sets the default"),
+}
 
 
 def setting_type(name: str) -> tuple:
-    """(type, element type or None) of a setting: a PipelineConfig field, ``dataset`` or ``quick``."""
-    if name in PRESET_ARGUMENTS:
-        return PRESET_ARGUMENTS[name], None
+    """(type, element type or None) of a setting: a PipelineConfig field or one of ``ARGUMENTS``."""
+    if name in ARGUMENTS:
+        return ARGUMENTS[name][0], None
     hints = typing.get_type_hints(PipelineConfig)
     if name not in hints:
-        raise ConfigError(f"{name}: not a PipelineConfig field, nor dataset or quick")
+        raise ConfigError(f"{name}: not a setting (a PipelineConfig field, {', '.join(ARGUMENTS)})")
     if typing.get_origin(hints[name]) is tuple:
         return tuple, typing.get_args(hints[name])[0]
     return hints[name], None
@@ -194,49 +174,28 @@ def coerce(name: str, value):
     return float(value) if kind is float else value
 
 
-def get_config(
-    dataset: str = "digits", quick: bool = False, output_root: str = DEFAULT_OUTPUT_ROOT, **overrides
-) -> PipelineConfig:
-    """Builds the config for ``dataset`` (a preset name); ``quick`` shrinks budgets for tests.
+def preset_config(preset: str) -> PipelineConfig:
+    """The ``get_config()`` of ``configs/<preset>.py``."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}: choose {', '.join(PRESETS)}")
+    return importlib.import_module(f"configs.{preset}").get_config()
 
-    Paths default to folders under ``output_root``; any field can be overridden by keyword.
-    """
-    if dataset not in SCHEMAS and "schema_path" not in overrides and not overrides.get("use_schema_gen"):
-        raise ConfigError(f"unknown dataset {dataset!r}: choose {sorted(SCHEMAS)} or give schema_path")
-    unknown = set(overrides) - {f.name for f in dataclasses.fields(PipelineConfig)}
+
+def get_config(
+    preset: str = "digits", quick: bool = False, output_root: str = DEFAULT_OUTPUT_ROOT, **overrides
+) -> PipelineConfig:
+    """The preset's config, then ``quick`` budgets, then ``overrides`` (any field), then paths under ``output_root``."""
+    unknown = set(overrides) - {field.name for field in dataclasses.fields(PipelineConfig)}
     if unknown:
-        raise ConfigError(f"unknown config field(s): {', '.join(sorted(unknown))}")
-    overrides = {key: coerce(key, value) for key, value in overrides.items()}
-    name = overrides.pop("pipeline_name", f"{dataset}-convnet")
-    output_root = os.path.abspath(output_root)
-    values = dict(
-        pipeline_name=name,
-        data_root=os.path.join(output_root, "data", dataset),
-        pipeline_root=os.path.join(output_root, "pipelines", name),
-        metadata_path=os.path.join(output_root, "metadata", name, "metadata.db"),
-        serving_dir=os.path.join(output_root, "serving", name),
-        log_dir=os.path.join(output_root, "logs", name),
-        schema_path=SCHEMAS.get(dataset, ""),
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values = {**(QUICK if quick else {}), **{key: coerce(key, value) for key, value in overrides.items()}}
+    config = dataclasses.replace(preset_config(preset), **values)
+    root, name = os.path.abspath(output_root), config.pipeline_name
+    paths = dict(
+        data_root=os.path.join(root, "data", preset),
+        pipeline_root=os.path.join(root, "pipelines", name),
+        metadata_path=os.path.join(root, "metadata", name, "metadata.db"),
+        serving_dir=os.path.join(root, "serving", name),
+        log_dir=os.path.join(root, "logs", name),
     )
-    values.update(PRESET_BUDGETS.get(dataset, {}))  # then quick budgets, then explicit overrides
-    if quick:
-        values.update(tuner_max_trials=1, tuner_epochs=1, tuner_examples=512, train_epochs=5, accuracy_lower_bound=0.5)
-    values.update(overrides)
-    found = data_facts(values["data_root"])  # what data.prepare recorded next to the records
-    values.setdefault("class_names", found.get("class_names", ()))
-    if values.get("use_schema_gen"):
-        values.setdefault("image_shape", found.get("image_shape"))
-        if values["class_names"]:
-            values.setdefault("num_classes", len(values["class_names"]))
-        if not values["image_shape"] or "num_classes" not in values:
-            raise ConfigError("use_schema_gen needs image_shape and num_classes: there is no curated schema")
-    else:
-        shape, classes = schema_facts(values["schema_path"])
-        values.setdefault("image_shape", shape)
-        values.setdefault("num_classes", classes)
-        if (tuple(values["image_shape"]), values["num_classes"]) != (shape, classes):
-            raise ConfigError(
-                f"{values['schema_path']} describes images {shape} with {classes} classes, but the config "
-                f"says {tuple(values['image_shape'])} with {values['num_classes']}"
-            )
-    return PipelineConfig(**values)
+    return dataclasses.replace(config, **{key: path for key, path in paths.items() if not getattr(config, key)})

@@ -1,7 +1,7 @@
 """``create_pipeline``: the one DAG every runner (local, Vertex, Kubeflow) executes.
 
 It knows no orchestrator: runners hand it a ``PipelineConfig``, a metadata connection and, off
-this machine, the platform's ``ComponentFactory`` (pipeline/components.py, cloud/components.py).
+this machine, the platform's ``ComponentFactory`` (pipeline/factory.py, cloud/vertex.py).
 Each stage has its own small builder so the DAG reads top to bottom.
 """
 
@@ -9,14 +9,14 @@ import os
 from typing import NamedTuple
 
 import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
 
 from data.layout import EVAL, SPLITS, TEST, TRAIN, input_patterns
 from models import features
-from models.settings import TrainingSettings, TransformSettings, TuningSettings
-from pipeline import baseline
-from pipeline import tfx_api as tfx
-from pipeline.components import ComponentFactory
+from models.settings import TrainingSettings, TransformSettings, TuningSettings, select
+from pipeline import baseline, facts
 from pipeline.config import PipelineConfig
+from pipeline.factory import ComponentFactory
 from pipeline.fingerprint import code_version
 from pipeline.gate import AnomaliesGate
 from pipeline.metrics import MetricsPublisher
@@ -57,43 +57,29 @@ def module_of(function_path: str) -> str:
 
 def transform_settings(config: PipelineConfig) -> TransformSettings:
     """Transform's ``custom_config``: the image shape, and nothing it does not read."""
-    return TransformSettings(image_shape=config.image_shape, code_version=code_version(module_of(PREPROCESSING_FN)))
+    return select(TransformSettings, config, code_version=code_version(module_of(PREPROCESSING_FN)))
 
 
 def tuning_settings(config: PipelineConfig) -> TuningSettings:
     """The Tuner's ``custom_config``: the search and its budget."""
-    return TuningSettings(
-        image_shape=config.image_shape,
-        num_classes=config.num_classes,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        max_trials=config.tuner_max_trials,
-        tuner_epochs=config.tuner_epochs,
-        tuner_examples=config.tuner_examples,
-        cache_mb=config.input_cache_mb,
-        tuner_algorithm=config.tuner_algorithm,
-        search_space=config.search_space_params,
-        tensorboard_dir=os.path.join(config.pipeline_root, "Tuner", "tensorboard"),
+    return select(
+        TuningSettings,
+        config,
         code_version=code_version(module_of(TUNER_FN)),
+        search_space=facts.search_space(config),
+        tensorboard_dir=os.path.join(config.pipeline_root, "Tuner", "tensorboard"),
     )
 
 
 def training_settings(config: PipelineConfig) -> TrainingSettings:
     """The Trainer's ``custom_config``: the training budget and the backup folder."""
-    return TrainingSettings(
-        image_shape=config.image_shape,
-        num_classes=config.num_classes,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        epochs=config.train_epochs,
-        early_stopping_patience=config.early_stopping_patience,
-        cache_mb=config.input_cache_mb,
-        fixed_hyperparameters=config.fixed_hyperparameters,
+    return select(
+        TrainingSettings,
+        config,
+        code_version=code_version(module_of(RUN_FN)),
+        fixed_hyperparameters=facts.fixed_hyperparameters(config),
         require_hyperparameters=config.tuning_mode == "reuse",
         checkpoint_dir=os.path.join(config.pipeline_root, "Trainer", "backup"),
-        workers=config.trainer_workers,
-        class_names=list(config.class_names),
-        code_version=code_version(module_of(RUN_FN)),
     )
 
 
@@ -213,7 +199,7 @@ def evaluation_stage(
     config: PipelineConfig, data: DataStage, training: TrainingStage, factory: ComponentFactory = LOCAL
 ) -> EvaluationStage:
     """Evaluate on the test split against the latest blessed model, push only a blessed one, publish the verdict."""
-    resolver = baseline.resolver(config.baseline_strategy, training.trainer.outputs["model"])
+    resolver = baseline.resolver(factory.baseline_strategy, training.trainer.outputs["model"])
     evaluator = tfx.components.Evaluator(
         examples=data.example_gen.outputs["examples"],
         model=training.trainer.outputs["model"],
@@ -232,7 +218,7 @@ def create_pipeline(
     """Builds the full DAG for ``config``; the runner supplies the metadata connection.
 
     ``factory`` picks the platform's Tuner, Trainer and Pusher classes and runtime parameters
-    (``cloud.components.CloudComponents`` on Vertex AI); the default runs everything in-process.
+    (``cloud.vertex.CloudComponents`` on Vertex AI); the default runs everything in-process.
     """
     data = data_stage(config, factory)
     training = training_stage(config, data, factory)

@@ -43,8 +43,10 @@ def compare(first: str, second: str) -> int:
     rows = [(ra, rb) for key in ("examples", "images") for ra, rb in zip(a[key], b[key], strict=True)]
     worst = max(abs(x - y) for ra, rb in rows for x, y in zip(ra, rb, strict=True))
     classes = "equal" if a["classes"] == b["classes"] else "DIFFERENT"
-    print(f"TensorFlow {a['tensorflow']} vs {b['tensorflow']}: classes {classes} on {len(a['classes'])} examples, "
-          f"largest probability difference {worst:.2g}")  # fmt: skip
+    print(
+        f"TensorFlow {a['tensorflow']} vs {b['tensorflow']}: classes {classes} on {len(a['classes'])} examples, "
+        f"largest probability difference {worst:.2g}"
+    )
     return 0 if classes == "equal" and worst <= TOLERANCE else 1
 
 

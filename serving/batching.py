@@ -26,7 +26,7 @@ from typing import Callable, Deque, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from console.errors import UsageError
+from serving import OptionError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class BatchingOptions:
             minimum = 0 if field.name == "batch_timeout_micros" else 1
             if getattr(self, field.name) < minimum:
                 flag = "--" + field.name.replace("_", "-")
-                raise UsageError(f"{flag} must be at least {minimum}, got {getattr(self, field.name)}")
+                raise OptionError(f"{flag} must be at least {minimum}, got {getattr(self, field.name)}")
 
     @property
     def max_queued_instances(self) -> int:

@@ -42,7 +42,7 @@ from serving.images import (
     quoted,
     shape_text,
 )
-from serving.model import ServedModel
+from serving.loaded_model import ServedModel
 
 B64 = "b64"
 ROWS = "instances"

@@ -20,7 +20,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from console.errors import UsageError
+from serving import InputError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _IHDR = struct.Struct(">I4sII")  # the first chunk's length and type, then width and height (big-endian)
@@ -33,10 +33,6 @@ QUOTED_CHARACTERS = 40  # how much of a client's string an error message repeats
 # Which characters a base64 text may hold: the standard alphabet or the URL-safe one (RFC 4648).
 _NOT_STANDARD = re.compile(r"[^A-Za-z0-9+/=]")
 _NOT_URLSAFE = re.compile(r"[^A-Za-z0-9\-_=]")
-
-
-class InputError(UsageError):
-    """A mistake in the client's request; the message says what was wrong."""
 
 
 def decode_b64(text: str) -> bytes:

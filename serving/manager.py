@@ -25,7 +25,7 @@ import weakref
 from typing import Callable, Dict, Iterable, Optional, Set, Tuple
 
 from serving import versions
-from serving.model import ModelError, ServedModel, load
+from serving.loaded_model import ModelError, ServedModel, load
 from serving.policy import VersionPolicy
 
 log = logging.getLogger(__name__)

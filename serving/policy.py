@@ -12,7 +12,7 @@ one before it. Rollback: ``specific`` pins the version to keep.
 import dataclasses
 from typing import FrozenSet, Iterable, Set
 
-from console.errors import UsageError
+from serving import OptionError
 from serving.versions import version_of
 
 LATEST = "latest"
@@ -31,13 +31,13 @@ class VersionPolicy:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise UsageError(f"unknown version policy {self.kind!r}: choose {', '.join(KINDS)}")
+            raise OptionError(f"unknown version policy {self.kind!r}: choose {', '.join(KINDS)}")
         if self.kind == LATEST and self.num_versions < 1:
-            raise UsageError(f"the latest policy serves at least 1 version, got {self.num_versions}")
+            raise OptionError(f"the latest policy serves at least 1 version, got {self.num_versions}")
         if self.kind == SPECIFIC and not self.versions:
-            raise UsageError("the specific policy needs the versions to serve")
+            raise OptionError("the specific policy needs the versions to serve")
         if self.kind != SPECIFIC and self.versions:
-            raise UsageError(f"versions are listed only with the specific policy, not {self.kind!r}")
+            raise OptionError(f"versions are listed only with the specific policy, not {self.kind!r}")
 
     def select(self, available: Iterable[int]) -> Set[int]:
         """The versions to serve out of ``available``."""
@@ -63,6 +63,6 @@ def parse(kind: str, num_versions: int, versions: str) -> VersionPolicy:
     for item in filter(None, (part.strip() for part in versions.split(","))):
         version = version_of(item)
         if version is None:
-            raise UsageError(f"--versions: {item!r} is not a version (ASCII digits, at most 2^63-1)")
+            raise OptionError(f"--versions: {item!r} is not a version (ASCII digits, at most 2^63-1)")
         listed.add(version)
     return VersionPolicy(kind, num_versions, frozenset(listed))

@@ -9,37 +9,41 @@ an instance takes any form the REST server takes (serving/codec.py). Prints one 
 instance, ``{"classes": ..., "probabilities": [...]}`` (and ``"class_name"`` when the model was
 exported with class names), in the file's order. A bad flag, file or
 instance, or a model folder that cannot be loaded, ends with one line naming it and exit status 2
-(console/errors.py).
+(cli/errors.py).
 """
 
-import argparse
 import json
 import sys
 from typing import List, Tuple
 
-from console.errors import UsageError, run_command
+from cli.errors import run_command
+from cli.parsing import Parser
 from models import features
-from serving import codec, versions
-from serving.model import ModelError, load
+from serving import InputError, OptionError, versions
+
+PROG = "serving.predict"
+MAX_BATCH = 65536
 
 
 def read_text(path: str) -> str:
-    """The file's text; UsageError naming the file when it cannot be read as UTF-8 text."""
+    """The file's text; OptionError naming the file when it cannot be read as UTF-8 text."""
     try:
         with open(path, encoding="utf-8") as f:
             return f.read()
     except FileNotFoundError:
-        raise UsageError(f"--json-instances {path}: no such file") from None
+        raise OptionError(f"--json-instances {path}: no such file") from None
     except IsADirectoryError:
-        raise UsageError(f"--json-instances {path}: a folder, not a file of JSON instances") from None
+        raise OptionError(f"--json-instances {path}: a folder, not a file of JSON instances") from None
     except UnicodeDecodeError as e:
-        raise UsageError(f"--json-instances {path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
+        raise OptionError(f"--json-instances {path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
     except OSError as e:
-        raise UsageError(f"--json-instances {path}: cannot read it ({e.strerror})") from None
+        raise OptionError(f"--json-instances {path}: cannot read it ({e.strerror})") from None
 
 
 def read_instances(path: str) -> Tuple[List[Tuple[str, object]], str]:
     """The file's (where, instance) pairs, ``where`` naming each for errors, and its ``signature_name``."""
+    from serving import codec  # TensorFlow: loaded once the flags were found good
+
     text = read_text(path)
     lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
     try:
@@ -49,7 +53,7 @@ def read_instances(path: str) -> Tuple[List[Tuple[str, object]], str]:
     if isinstance(whole, dict) and codec.ROWS in whole:
         instances = whole[codec.ROWS]
         if not isinstance(instances, list):
-            raise codec.InputError(f'{path}: "{codec.ROWS}" must be a list')
+            raise InputError(f'{path}: "{codec.ROWS}" must be a list')
         signature = whole.get(codec.SIGNATURE_NAME, "")
         return [(f"{path} {codec.ROWS}[{i}]", value) for i, value in enumerate(instances)], signature
     if isinstance(whole, list) and len(lines) > 1:  # one line holding an array is one pixel-array instance
@@ -61,48 +65,60 @@ def read_instances(path: str) -> Tuple[List[Tuple[str, object]], str]:
         try:
             located.append((f"{path} line {number}", json.loads(line)))
         except (ValueError, RecursionError) as e:
-            raise codec.InputError(f"{path} line {number}: malformed JSON: {e}") from None
+            raise InputError(f"{path} line {number}: malformed JSON: {e}") from None
     return located, ""
+
+
+def build_parser() -> Parser:
+    """Every flag of ``python -m serving.predict``."""
+    parser = Parser(PROG, __doc__)
+    parser.add_argument("--model-dir", required=True, help="a serving folder (newest version) or one version")
+    parser.add_argument("--json-instances", required=True, help="newline-delimited JSON, or {'instances': [...]}")
+    parser.add_argument("--signature-name", default="", help="as in a request; default: the file's, else per instance")
+    parser.add_argument("--batch-size", type=int, default=256, help=f"instances per model call (1 to {MAX_BATCH})")
+    return parser
 
 
 def main(argv=None) -> int:
     """Prints the model's classes and probabilities for every instance in the file."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", required=True, help="a serving folder (newest version) or one version")
-    parser.add_argument("--json-instances", required=True, help="newline-delimited JSON, or {'instances': [...]}")
-    parser.add_argument("--signature-name", default="", help="as in a request; default: the file's, else per instance")
-    parser.add_argument("--batch-size", type=int, default=256, help="instances per model call")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
 
     def body() -> None:
-        if args.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+        if not 1 <= args.batch_size <= MAX_BATCH:
+            raise OptionError(f"--batch-size must lie in [1, {MAX_BATCH}], got {args.batch_size}")
         try:
             version, path = versions.resolve(args.model_dir)
         except FileNotFoundError as err:
-            raise UsageError(str(err)) from err
+            raise OptionError(str(err)) from err
+        # TensorFlow loads only now, once the flags are known to be good.
+        from serving import codec
+        from serving.loaded_model import ModelError, load
+
         located, file_signature = read_instances(args.json_instances)
         if not located:
-            raise codec.InputError(f"{args.json_instances}: no instances")
+            raise InputError(f"{args.json_instances}: no instances")
         try:
             model = load(version, path)
         except ModelError as err:
-            raise UsageError(f"--model-dir {args.model_dir}: {err}") from None
+            raise OptionError(f"--model-dir {args.model_dir}: {err}") from None
         kind = codec.signature_kind(args.signature_name or file_signature, model)
         for start in range(0, len(located), args.batch_size):
             images = []
             for where, value in located[start : start + args.batch_size]:
                 try:
                     images.append(codec.decode_instance(value, model, kind))
-                except codec.InputError as e:
-                    raise codec.InputError(f"{where}: {e}") from None
+                except InputError as e:
+                    raise InputError(f"{where}: {e}") from None
             for prediction in codec.row_response(model.predict(images))["predictions"]:
                 if model.class_names:
                     prediction["class_name"] = model.class_names[prediction[features.CLASSES]]
                 print(json.dumps(prediction))
 
-    return run_command("serving.predict", body)
+    return run_command(PROG, body, usage=(OptionError, InputError))
 
 
 if __name__ == "__main__":
+    from cli.quiet import quiet_libraries
+
+    quiet_libraries()  # TensorFlow's start-up notices about CUDA and oneDNN are not the predictions
     sys.exit(main())

@@ -1,239 +1,113 @@
-"""TF Serving's REST API for the pushed model, on FastAPI and uvicorn.
+"""``python -m serving.server``: TF Serving's REST API for the pushed model, on FastAPI and uvicorn.
 
-    python -m serving.server --serving-dir outputs/serving/digits-convnet --model-name digits \\
+    python -m serving.server --serving-dir outputs/serving/digits-convnet --model-name digits-convnet \\
         [--host 127.0.0.1 --port 8501 --version-policy latest --enable-batching]
 
-Routes (``/versions/{v}`` may follow the model name in each):
-
-* ``GET  /v1/models/{name}``: the state of every version (TF Serving's GetModelStatus);
-* ``GET  /v1/models/{name}/metadata``: a version's signature defs and ``image_shape``;
-* ``POST /v1/models/{name}:predict``: ``{"instances": [...]}`` or ``{"inputs": ...}`` (serving/codec.py).
-
-It serves the versions in the serving folder that the version policy selects and swaps versions
-in and out as the Pusher writes them (serving/manager.py); without ``/versions/{v}`` a request goes
-to the newest served version. A client mistake gets a 4xx with ``{"error": "..."}``, a saturated
-server a 503 with Retry-After (serving/limits.py, serving/batching.py). ``python -m serving.server
---help`` lists every flag (serving/flags.py).
+It serves the versions in the serving folder that the version policy selects and swaps versions in
+and out as the Pusher writes them (serving/manager.py); docs/serving.md has the URL grammar, the
+shapes and the error body, and ``--help`` every flag (serving/options.py). The flags are checked and
+the address is bound before TensorFlow loads, so a bad flag or a port in use is one line at once.
+It listens on loopback unless ``--host`` says otherwise, and then warns that the model is exposed.
+Exit status: 0 stopped, 1 the address cannot be bound, 2 a bad flag, 130 interrupted (cli/errors.py).
 """
 
 import gc
 import logging
+import socket
 import sys
-from typing import Optional
 
-import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from cli.errors import run_command
+from serving import OptionError, options
 
-from console.errors import run_command
-from serving import codec, flags
-from serving.batching import QueueFull
-from serving.images import quoted
-from serving.limits import (
-    BodyBudget,
-    ClientGone,
-    Limits,
-    RequestError,
-    error_response,
-    protocol_class,
-    read_body,
-    shed,
-)
-from serving.manager import ModelManager
-from serving.model import ServedModel
-from serving.versions import version_of
-
-log = logging.getLogger(__name__)
-
-VERSION_HEADER = "X-Model-Version"  # which version answered a predict; TF Serving's JSON body has no room for it
-PREDICT_VERB = "predict"
-# A body up to this size is decoded on the event loop: a thread hop would cost more than the decoding.
-INLINE_BODY_BYTES = 64 * 1024
+PROG = "serving.server"
+# How many connections the kernel queues before the server accepts them (uvicorn's default).
+BACKLOG = 2048
 
 
-class Endpoint:
-    """The model behind the routes: which version answers, and a predict on it."""
+class BindError(RuntimeError):
+    """The address cannot be listened on: in use, not this machine's, or not resolvable."""
 
-    def __init__(self, manager: ModelManager, model_name: str, limits: Limits):
-        self.manager, self.model_name, self.limits = manager, model_name, limits
-        self.budget = BodyBudget(limits.max_buffered_body_bytes)
 
-    def check_name(self, name: str) -> None:
-        """RequestError 404 for another model's name, 405 for ``{name}:predict`` asked with GET."""
-        if name == self.model_name:
-            return
-        if name == f"{self.model_name}:{PREDICT_VERB}":
-            raise RequestError(405, f"{PREDICT_VERB} takes POST, not GET", {"Allow": "POST"})
-        raise RequestError(404, f"unknown model {quoted(name)}: this server serves {self.model_name!r}")
+def bind(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host``:``port``; BindError naming the address and the reason."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, UnicodeError) as err:
+        raise BindError(f"cannot listen on {host}:{port}: {getattr(err, 'strerror', None) or err}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+    except OSError as err:
+        sock.close()
+        raise BindError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+    return sock
 
-    def version_number(self, version: Optional[str]) -> Optional[int]:
-        """The version a path names (None when it names none); RequestError 400 when it is not a version."""
-        if version is None:
-            return None
-        if version.endswith(f":{PREDICT_VERB}"):
-            raise RequestError(405, f"{PREDICT_VERB} takes POST, not GET", {"Allow": "POST"})
-        number = version_of(version)
-        if number is None:
-            raise RequestError(
-                400, f"a version is a non-negative 64-bit integer in ASCII digits, got {quoted(version)}"
-            )
-        return number
 
-    def served(self, name: str, version: Optional[str]) -> ServedModel:
-        """The version that answers a request for ``name`` and ``version`` (the newest served when None)."""
-        self.check_name(name)
-        number = self.version_number(version)
-        model = self.manager.get(number)
-        if model is not None:
+def serve(args, settings: options.Settings, sock: socket.socket) -> None:
+    """Loads the versions the policy selects, starts polling for changes and serves on ``sock`` until stopped."""
+    # TensorFlow and the model code load only now, after every flag was checked and the port bound.
+    from concurrent.futures import ThreadPoolExecutor
+
+    import tensorflow as tf
+    import uvicorn
+
+    from serving.app import create_app
+    from serving.batching import Batcher
+    from serving.limits import protocol_class
+    from serving.loaded_model import load
+    from serving.manager import ModelManager
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # What the imports made lives as long as the process: out of the collector's way, so that the full
+    # collections after each unload (serving/manager.py) and the automatic ones stay short.
+    gc.freeze()
+    # Before any model loads: TensorFlow fixes its thread pools when it first runs an op.
+    tf.config.threading.set_intra_op_parallelism_threads(settings.intra_op_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(settings.inter_op_threads)
+    loader = load
+    if settings.batching is not None:
+        # Every version's batches run in the same num_batch_threads threads.
+        executor = ThreadPoolExecutor(settings.batching.num_batch_threads, thread_name_prefix="batch")
+
+        def loader(version: int, path: str):
+            model = load(version, path)
+            model.batcher = Batcher(model.predict, settings.batching, executor, f"version {version}")
             return model
-        if number is None:
-            raise shed(f"model {name!r} has no version loaded yet")
-        served = sorted(self.manager.served)
-        raise RequestError(404, f"version {number} of model {name!r} is not served; served versions: {served}")
 
-    def decode(self, body: bytes, model: ServedModel):
-        """The request's images and whether it was columnar; RequestError 400 for a client mistake."""
-        try:
-            return codec.parse_request(body, model, self.limits.max_instances)
-        except codec.InputError as e:
-            raise RequestError(400, str(e)) from None
-
-    @staticmethod
-    def render(outputs, columnar: bool, model: ServedModel) -> JSONResponse:
-        """The predict response, marked with the version that answered."""
-        content = codec.columnar_response(outputs) if columnar else codec.row_response(outputs)
-        return JSONResponse(content, headers={VERSION_HEADER: str(model.version)})
-
-    def predict_now(self, body: bytes, model: ServedModel) -> JSONResponse:
-        """Decodes, predicts and renders in one go (a worker thread, when batching is off)."""
-        images, columnar = self.decode(body, model)
-        return self.render(model.predict(images), columnar, model)
-
-    async def predict(self, body: bytes, model: ServedModel) -> JSONResponse:
-        """The predict response, through the version's batcher when batching is on."""
-        if model.batcher is None:
-            return await run_in_threadpool(self.predict_now, body, model)
-        inline = len(body) <= INLINE_BODY_BYTES
-        images, columnar = self.decode(body, model) if inline else await run_in_threadpool(self.decode, body, model)
-        try:
-            outputs = await model.batcher.predict(images)
-        except QueueFull as e:
-            raise shed(f"the batch queue is full ({e})") from None
-        if inline:
-            return self.render(outputs, columnar, model)
-        return await run_in_threadpool(self.render, outputs, columnar, model)
-
-
-def version_status(version: int, status) -> dict:
-    """One entry of GetModelStatus's ``model_version_status``."""
-    error = {"error_code": "UNKNOWN" if status.error else "OK", "error_message": status.error}
-    return {"version": str(version), "state": status.state, "status": error}
-
-
-def create_app(manager: ModelManager, model_name: str, limits: Optional[Limits] = None) -> FastAPI:
-    """The REST app serving ``manager``'s versions as ``model_name`` (default ``Limits``)."""
-    endpoint = Endpoint(manager, model_name, limits or Limits())
-    app = FastAPI(title=f"{model_name} (TF Serving REST API)", docs_url=None, redoc_url=None, openapi_url=None)
-
-    async def model_predict(request: Request) -> Response:
-        """TF Serving's Predict, row or columnar format."""
-        with endpoint.budget.share() as grow_to:  # the body counts until its request is answered
-            body = await read_body(request, endpoint.limits, grow_to)
-            path = request.path_params
-            return await endpoint.predict(body, endpoint.served(path["name"], path.get("version")))
-
-    # Plain Starlette routes, first in line: FastAPI's parameter parsing would cost more than a small predict.
-    for path in ("/v1/models/{name}:predict", "/v1/models/{name}/versions/{version}:predict"):
-        app.add_route(path, model_predict, methods=["POST"])
-
-    @app.get("/v1/models/{name}")
-    @app.get("/v1/models/{name}/versions/{version}")
-    def model_status(name: str, version: Optional[str] = None) -> dict:
-        """TF Serving's GetModelStatus: every version's state, or the one asked for."""
-        endpoint.check_name(name)
-        number = endpoint.version_number(version)
-        statuses = manager.status()
-        if number is not None and number not in statuses:
-            raise RequestError(404, f"version {number} of model {name!r} was never loaded; known: {sorted(statuses)}")
-        if not statuses:
-            raise shed(f"model {name!r} has no version loaded yet")
-        shown = [number] if number is not None else sorted(statuses, reverse=True)
-        return {"model_version_status": [version_status(v, statuses[v]) for v in shown]}
-
-    @app.get("/v1/models/{name}/metadata")
-    @app.get("/v1/models/{name}/versions/{version}/metadata")
-    def model_metadata(name: str, version: Optional[str] = None) -> dict:
-        """TF Serving's GetModelMetadata, plus ``metadata.image_shape``."""
-        model = endpoint.served(name, version)
-        spec = {"name": name, "signature_name": "", "version": str(model.version)}
-        return {"model_spec": spec, "metadata": model.metadata}
-
-    add_error_handlers(app, model_name)
-    return app
-
-
-def add_error_handlers(app: FastAPI, model_name: str) -> None:
-    """Every error in TF Serving's body, ``{"error": ...}``: refusals, Starlette's own, and server faults."""
-
-    @app.exception_handler(RequestError)
-    async def refused(request: Request, exc: RequestError) -> Response:
-        """A refused request: its status, message and headers."""
-        return error_response(exc.status, exc.message, exc.headers)
-
-    @app.exception_handler(ClientGone)
-    async def gone(request: Request, exc: ClientGone) -> Response:
-        """The client left mid-request: an expected event, not a fault; the response goes nowhere."""
-        log.debug("client %s left before its request body was in", request.client)
-        return Response(status_code=400)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def no_route(request: Request, exc: StarletteHTTPException) -> Response:
-        """Starlette's own errors (no such route, wrong method) in TF Serving's error body."""
-        message = f"{exc.detail}: {request.method} {quoted(request.url.path)}"
-        if exc.status_code in (404, 405):
-            message += (
-                f"; the API is GET /v1/models/{model_name}[/versions/V][/metadata] "
-                f"and POST /v1/models/{model_name}[/versions/V]:predict"
-            )
-        return error_response(exc.status_code, message, exc.headers)
-
-    @app.exception_handler(Exception)
-    async def failed(request: Request, exc: Exception) -> Response:
-        """A 500 that names no internals; the log has the traceback."""
-        # Only a server fault gets here (client mistakes are RequestErrors); uvicorn logs the traceback.
-        return error_response(500, "internal error: see the server log")
+    manager = ModelManager(args.serving_dir, args.poll_seconds, settings.policy, loader)
+    manager.start()
+    try:
+        config = uvicorn.Config(
+            create_app(manager, args.model_name, settings.limits),
+            http=protocol_class(settings.limits),
+            timeout_keep_alive=settings.limits.idle_timeout,
+            log_level=args.log_level,
+            access_log=args.access_log,
+        )
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        manager.stop()
 
 
 def main(argv=None) -> int:
-    """Loads the versions the policy selects, starts polling for changes and serves until interrupted."""
-    args = flags.parser(__doc__).parse_args(argv)
+    """Checks the flags, binds the address, then loads the model and serves until interrupted."""
+    args = options.parser(PROG, __doc__).parse_args(argv)
 
     def body() -> None:
-        settings = flags.settings(args)
-        logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        # What the imports made lives as long as the process: out of the collector's way, so that the full
-        # collections after each unload (serving/manager.py) and the automatic ones stay short.
-        gc.freeze()
-        settings.configure_tensorflow()
-        manager = ModelManager(args.serving_dir, args.poll_seconds, settings.policy, settings.loader)
-        manager.start()
-        try:
-            uvicorn.run(
-                create_app(manager, args.model_name, settings.limits),
-                host=args.host,
-                port=args.port,
-                http=protocol_class(settings.limits),
-                timeout_keep_alive=settings.limits.idle_timeout,
-                log_level=args.log_level,
-                access_log=args.access_log,
-            )
-        finally:
-            manager.stop()
+        settings = options.settings(args)
+        sock = bind(args.host, args.port)
+        if not options.is_loopback(args.host):
+            print(f"{PROG}: warning: listening on {args.host}:{args.port}, beyond this machine", file=sys.stderr)
+        with sock:
+            serve(args, settings, sock)
 
-    return run_command("serving.server", body)
+    return run_command(PROG, body, usage=(OptionError,), failed=(BindError,))
 
 
 if __name__ == "__main__":
+    from cli.quiet import quiet_libraries
+
+    quiet_libraries()  # TensorFlow's start-up notices about CUDA and oneDNN are not the server's output
     sys.exit(main())

@@ -47,7 +47,7 @@ def mnist_run(tmp_path_factory, mnist_dir):
     from pipeline.flags import parse_args
 
     root = tmp_path_factory.mktemp("mnist-run")
-    flags = ["--dataset", "mnist", "--quick", "--output-root", str(root)]
+    flags = ["--preset", "mnist", "--quick", "--output-root", str(root)]
     config = parse_args(flags)
     prepare.prepare("mnist", config.data_root, source=mnist_dir)
     assert local_runner.main(flags) == 0
@@ -71,3 +71,16 @@ def tree_digest(root: str) -> str:
 def random_image(rng: np.random.Generator, shape=(28, 28, 1)) -> np.ndarray:
     """A uint8 image of ``shape`` with random pixels."""
     return rng.integers(0, 256, size=shape, dtype=np.uint8)
+
+
+def component_settings(settings_class, **values):
+    """``settings_class`` as the pipeline fills it from the digits preset, with ``values`` (settings or derived)."""
+    import dataclasses
+
+    from models.settings import select
+    from pipeline.config import get_config
+
+    derived = {f.name for f in dataclasses.fields(settings_class) if f.metadata.get("derived")}
+    config = get_config("digits", **{name: value for name, value in values.items() if name not in derived})
+    derived_values = {"code_version": "", **{name: value for name, value in values.items() if name in derived}}
+    return select(settings_class, config, **derived_values)

@@ -18,8 +18,8 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 import kubeflow_v2_runner
+from cloud import cloud_config as cloud_lib
 from cloud import compiler, submit
-from cloud import config as cloud_lib
 from pipeline import config as config_lib
 
 BIN = os.path.dirname(sys.executable)
@@ -71,8 +71,11 @@ def cli_run(cloud_config_path, tmp_path_factory):
     with open(out / "stdout.txt", "w") as stdout, open(out / "stderr.txt", "w") as stderr:
         process = subprocess.Popen(
             [os.path.join(BIN, "tfx"), "pipeline", "compile", "--engine", "vertex", "--pipeline_path", RUNNER],
-            env=env, cwd=out, stdout=stdout, stderr=stderr,
-        )  # fmt: skip
+            env=env,
+            cwd=out,
+            stdout=stdout,
+            stderr=stderr,
+        )
     yield process, out
     if process.poll() is None:
         process.kill()
@@ -219,7 +222,7 @@ def test_the_pusher_deploys_to_the_configured_vertex_endpoint(compiled):
 def test_without_endpoint_or_vertex_training_the_stock_components_remain(compiled):
     from tfx import v1 as tfx
 
-    from cloud.components import CloudComponents
+    from cloud.vertex import CloudComponents
 
     cloud = dataclasses.replace(compiled.cloud, endpoint="", vertex_training=False)
     factory = CloudComponents(cloud)
@@ -256,14 +259,14 @@ def test_a_wrong_cloud_config_is_one_line_and_exit_2_before_compiling(tmp_path, 
     code = kubeflow_v2_runner.main(["--cloud-config", write_config(tmp_path, **changes), "--output", str(output)])
     err = capsys.readouterr().err
     assert code == 2 and not output.exists()
-    assert err.count("\n") == 1 and err.startswith("kubeflow_v2_runner: error: ")
+    assert err.count("\n") == 1 and err.startswith("kubeflow_v2_runner.py: error: ")
     assert re.search(message, err), err
 
 
 def test_the_example_config_is_valid():
     cloud = cloud_lib.load(os.path.join(config_lib.PROJECT_ROOT, "cloud.example.yaml"))
     config = cloud_lib.pipeline_config(cloud)
-    assert config.baseline_strategy == "latest_blessed" and config.beam_args[0] == "--runner=DataflowRunner"
+    assert config.beam_args[0] == "--runner=DataflowRunner" and config.schema_path.startswith("/pipeline/")
 
 
 def test_the_dockerfile_builds_on_the_compiling_tfx_and_the_expected_folder():
@@ -273,6 +276,14 @@ def test_the_dockerfile_builds_on_the_compiling_tfx_and_the_expected_folder():
         lines = [line.split() for line in f if line.strip() and not line.startswith("#")]
     assert ["FROM", f"gcr.io/tfx-oss-public/tfx:{version.__version__}"] in lines
     assert ["WORKDIR", cloud_lib.IMAGE_PROJECT_ROOT] in lines
+    # Every package the project installs is in the image, and in the build context that feeds it.
+    from test_layout import LISTS
+
+    copied = {word.rstrip("/") for line in lines if line[0] == "COPY" for word in line[1:-1]}
+    with open(os.path.join(config_lib.PROJECT_ROOT, ".dockerignore")) as f:
+        admitted = {line.strip()[1:].rstrip("/") for line in f if line.startswith("!")}
+    installed = set(LISTS["PACKAGES"]) | {f"{runner}.py" for runner in LISTS["RUNNERS"]}
+    assert installed <= copied and installed <= admitted
 
 
 def test_submit_dry_run_prints_the_request_with_typed_overrides(compiled, tmp_path, capsys, cloud_config_path):
@@ -302,10 +313,10 @@ def test_submit_without_credentials_or_reachable_host_fails_in_one_line(
     args = ["--cloud-config", cloud_config_path, "--spec", str(spec)]
     assert submit.main(args) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("submit: error: no Google Cloud credentials"), err
+    assert err.count("\n") == 1 and err.startswith("cloud.submit: error: no Google Cloud credentials"), err
     assert submit.main([*args, "--target", "kfp"]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"submit: error: cannot reach {CLOUD['kfp_host']}"), err
+    assert err.count("\n") == 1 and err.startswith(f"cloud.submit: error: cannot reach {CLOUD['kfp_host']}"), err
 
 
 def test_tfx_cli_compiles_for_vertex(cli_run):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, component_settings
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tfx.components.trainer.fn_args_utils import FnArgs
@@ -28,9 +28,10 @@ import local_runner
 from data import prepare
 from inspection import history
 from inspection.store import open_store
-from models import devices, export, launcher, training, tuning
+from models import devices, export, training, tuning
 from models import model as model_lib
 from models.settings import TrainingSettings
+from multiworker import launcher
 from pipeline.flags import parse_args
 
 # A one-worker and a two-worker model see the examples in another order (each worker a shard) and
@@ -56,16 +57,25 @@ def two_worker_run(tmp_path_factory):
         return history.run_artifact(store, config.pipeline_name, run.run_id, type_name, key)
 
     return types.SimpleNamespace(
-        config=config, store=store, run=run, transformed=artifact("Examples", "transformed_examples").uri,
+        config=config,
+        store=store,
+        run=run,
+        transformed=artifact("Examples", "transformed_examples").uri,
         transform_graph=artifact("TransformGraph", "transform_graph").uri,
-        raw_examples=artifact("Examples", "examples").uri, model_run=artifact("ModelRun", "model_run").uri,
-    )  # fmt: skip
+        raw_examples=artifact("Examples", "examples").uri,
+        model_run=artifact("ModelRun", "model_run").uri,
+    )
 
 
 def fn_args(run, folder, workers: int, epochs: int = 20) -> FnArgs:
     """The Trainer's arguments for ``run``'s transformed digits, writing under ``folder``."""
-    settings = TrainingSettings(image_shape=(8, 8, 1), num_classes=10, epochs=epochs, early_stopping_patience=epochs,
-                                workers=workers, checkpoint_dir=str(folder / "backup"))  # fmt: skip
+    settings = component_settings(
+        TrainingSettings,
+        train_epochs=epochs,
+        early_stopping_patience=epochs,
+        trainer_workers=workers,
+        checkpoint_dir=str(folder / "backup"),
+    )
     return FnArgs(
         working_dir=str(folder / "work"),
         train_files=[os.path.join(run.transformed, "Split-train", "*")],
@@ -161,8 +171,9 @@ print(json.dumps({"replicas": strategy.num_replicas_in_sync, "policy": keras.mix
 
 
 def test_mirrored_strategy_trains_over_two_logical_cpu_devices():
-    result = subprocess.run([sys.executable, "-c", MIRRORED_ON_TWO_CPUS], capture_output=True, text=True,
-                            cwd=PROJECT_ROOT, check=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_ON_TWO_CPUS], capture_output=True, text=True, cwd=PROJECT_ROOT, check=True
+    )
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["replicas"] == 2 and outcome["policy"] == "float32"
     assert outcome["last"] < outcome["first"]

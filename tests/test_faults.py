@@ -27,8 +27,14 @@ from models.features import ACCURACY
 from pipeline import config as config_lib
 from pipeline.flags import parse_args
 
-BEFORE_TRAINER = ("ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate",
-                  "Transform")  # fmt: skip
+BEFORE_TRAINER = (
+    "ImportExampleGen",
+    "StatisticsGen",
+    "ImportSchemaGen",
+    "ExampleValidator",
+    "AnomaliesGate",
+    "Transform",
+)
 # What Keras' BackupAndRestore writes after each epoch: {"epoch": epochs finished, ...}.
 BACKUP_PROGRESS = "training_metadata.json"
 # Documented in BUILD_NOTES.md "Reliability": same data, config and seeds on CPU.
@@ -52,8 +58,11 @@ def start(flags) -> subprocess.Popen:
     """The local runner in its own process, as a user (or a scheduler) starts it."""
     return subprocess.Popen(
         [sys.executable, "-m", "local_runner", *flags],
-        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(predicate, process: subprocess.Popen, what: str) -> None:
@@ -183,8 +192,15 @@ def test_two_tuned_runs_of_the_same_data_and_config_agree(tmp_path, digits_root)
         store = store_of(config)
         run_id = history.latest_run(store, config.pipeline_name).run_id
         accuracy = results.evaluation_metrics(store, run_id)["overall"][ACCURACY]
-        outcomes.append((split_keys(store, run_id), statistics(store, run_id), schema_text(store, run_id), accuracy,
-                         tuner_trials(store, run_id)))  # fmt: skip
+        outcomes.append(
+            (
+                split_keys(store, run_id),
+                statistics(store, run_id),
+                schema_text(store, run_id),
+                accuracy,
+                tuner_trials(store, run_id),
+            )
+        )
     (keys_a, stats_a, schema_a, accuracy_a, tuned_a), (keys_b, stats_b, schema_b, accuracy_b, tuned_b) = outcomes
     assert keys_a == keys_b and keys_a["train"] and keys_a["eval"] and keys_a["test"]
     assert same_up_to_float_order(json_format.MessageToDict(stats_a), json_format.MessageToDict(stats_b))

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 import local_runner
+from benchmarks.server_process import ServerProcess
 from data import prepare
 from data.layout import CLASSES_FILE, MARKER
 from inspection import history
@@ -22,7 +23,6 @@ from inspection.store import open_store
 from pipeline.flags import parse_args
 from serving import predict as predict_cli
 from serving import versions
-from serving.process import ServerProcess
 
 CLASSES = ("circle", "square", "triangle")
 PER_CLASS = 40
@@ -94,8 +94,17 @@ def trained(folder, tmp_path_factory):
     root = tmp_path_factory.mktemp("folder-run")
     data_root = str(root / "data")
     prepare.prepare("folder", data_root, folder, image_shape=SHAPE, skip_bad=True)
-    flags = ["--quick", "--output-root", str(root), "--data-root", data_root, "--pipeline-name", "shapes",
-             "--use-schema-gen", "true", MULTI_PROCESSING]  # fmt: skip
+    flags = [
+        "--quick",
+        "--output-root",
+        str(root),
+        "--data-root",
+        data_root,
+        "--pipeline-name",
+        "shapes",
+        "--use-schema-gen",
+        MULTI_PROCESSING,
+    ]
     config = parse_args(flags)
     assert local_runner.main(flags) == 0
     store = open_store(config.metadata_path)

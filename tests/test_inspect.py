@@ -15,7 +15,7 @@ import pytest
 from conftest import PROJECT_ROOT
 from ml_metadata.proto import metadata_store_pb2
 
-from inspection import cli, commands, history, records
+from inspection import command_line, commands, history, records
 from inspection import lineage as lineage_lib
 from inspection import store as store_lib
 from models.features import ACCURACY
@@ -38,7 +38,7 @@ def first_id(mnist_run) -> str:
 
 def inspect(capsys, *argv) -> tuple:
     """Runs the CLI in this process; returns (exit code, stdout, stderr)."""
-    code = cli.main(list(argv))
+    code = command_line.main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -55,7 +55,7 @@ def assert_png(path) -> None:
 
 
 def test_runs_lists_the_first_run_with_state_times_and_no_cache_hits(run, first_id, capsys):
-    # The pipeline's own flags (--dataset mnist --quick --output-root ...) locate the store.
+    # The pipeline's own flags (--preset mnist --quick --output-root ...) locate the store.
     code, out, _ = inspect(capsys, "runs", *run.flags)
     assert code == 0 and first_id in out and "COMPLETE" in out
     (first,) = [r for r in inspect_json(capsys, run, "runs") if r["run_id"] == first_id]
@@ -128,10 +128,15 @@ def cached_rerun_store():
     execute("run-0", "Trainer", complete, {}, {"model": "Model#old"})
     first = [
         execute("run-1", "ExampleGen", complete, {}, {"examples": "Examples#1"}),
-        execute("run-1", "Trainer", complete, {"examples": "Examples#1", "baseline_model": "Model#old"},
-                {"model": "Model#1"}),
+        execute(
+            "run-1",
+            "Trainer",
+            complete,
+            {"examples": "Examples#1", "baseline_model": "Model#old"},
+            {"model": "Model#1"},
+        ),
         execute("run-1", "Pusher", complete, {"model": "Model#1"}, {"pushed_model": "PushedModel#1"}),
-    ]  # fmt: skip
+    ]
     execute("run-2", "ExampleGen", cached, {}, {"examples": "Examples#1"})
     execute("run-2", "Trainer", cached, {"examples": "Examples#1", "baseline_model": "Model#old"}, {"model": "Model#1"})
     execute("run-2", "Pusher", cached, {"model": "Model#1"}, {"pushed_model": "PushedModel#1"})
@@ -238,8 +243,10 @@ def test_missing_store_is_one_clear_line_without_traceback(tmp_path):
     # A real process: what a user sees, TensorFlow's start-up included.
     result = subprocess.run(
         [sys.executable, "-m", "inspection", "lineage", "--output-root", str(tmp_path)],
-        capture_output=True, text=True, cwd=PROJECT_ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+    )
     path = tmp_path / "metadata" / "digits-convnet" / "metadata.db"
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [
@@ -287,8 +294,8 @@ def test_grpc_client_config_for_kubeflow():
 
 
 def test_bad_pipeline_flags_are_a_configuration_error(capsys):
-    code, _, err = inspect(capsys, "runs", "--dataset", "nope")
-    assert code == 2 and err.startswith("inspection: error: unknown dataset 'nope'")
+    code, _, err = inspect(capsys, "runs", "--train-epochs", "0")
+    assert code == 2 and err.startswith("inspection: error: train_epochs must lie in [1, 1000], got 0")
 
 
 def test_format_table_aligns_columns():

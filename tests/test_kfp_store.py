@@ -2,8 +2,8 @@
 
 ``kfp_store`` is an ML Metadata SQLite file filled through MLMD's own API with the contexts,
 executions, artifacts and events KFP's driver and launcher write (``backend/src/v2/metadata``):
-``inspect`` must read it as it reads a TFX store. The preflight's own store (cloud/kfp_store.py)
-and its resolver and importer answers (cloud/queries.py) are checked against the same layout.
+``inspect`` must read it as it reads a TFX store. The preflight's own store (cloud/preflight/kfp_store.py)
+and its resolver and importer answers (cloud/preflight/queries.py) are checked against the same layout.
 """
 
 import json
@@ -12,9 +12,9 @@ import ml_metadata as mlmd
 import pytest
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from cloud import queries
-from cloud.kfp_store import KfpStore
-from inspection import cli, history, layout, results
+from cloud.preflight import queries
+from cloud.preflight.kfp_store import KfpStore
+from inspection import command_line, history, results, store_layout
 from inspection import lineage as lineage_lib
 from inspection.store import open_store
 
@@ -47,8 +47,13 @@ class KfpWriter:
 
     def run(self, run_id: str) -> tuple:
         """The run's context (a child of the pipeline's) and its root DAG execution."""
-        run = self.context("system.PipelineRun", run_id, namespace="kubeflow", resource_name=f"run-{run_id}",
-                           pipeline_root=f"minio://mlpipeline/v2/artifacts/{PIPELINE}/{run_id}")  # fmt: skip
+        run = self.context(
+            "system.PipelineRun",
+            run_id,
+            namespace="kubeflow",
+            resource_name=f"run-{run_id}",
+            pipeline_root=f"minio://mlpipeline/v2/artifacts/{PIPELINE}/{run_id}",
+        )
         self.store.put_parent_contexts([pb.ParentContext(child_id=run.id, parent_id=self.pipeline.id)])
         dag = pb.Execution(type_id=self.store.put_execution_type(pb.ExecutionType(name="system.DAGExecution")))
         dag.last_known_state = pb.Execution.COMPLETE
@@ -61,8 +66,12 @@ class KfpWriter:
         """A ``system.ContainerExecution`` for ``task``; artifacts are ``"tfx.Model#1"`` labels, new on first use."""
         execution_type = self.store.put_execution_type(pb.ExecutionType(name="system.ContainerExecution"))
         execution = pb.Execution(type_id=execution_type, last_known_state=state)
-        for key, value in {"display_name": task, "task_name": task, "pod_name": f"{task.lower()}-pod",
-                           "cache_fingerprint": f"fp-{task}"}.items():  # fmt: skip
+        for key, value in {
+            "display_name": task,
+            "task_name": task,
+            "pod_name": f"{task.lower()}-pod",
+            "cache_fingerprint": f"fp-{task}",
+        }.items():
             execution.custom_properties[key].string_value = value
         execution.custom_properties["parent_dag_id"].int_value = dag_id
         execution.custom_properties["inputs"].struct_value.SetInParent()  # an empty struct is still a value
@@ -78,8 +87,11 @@ class KfpWriter:
 
     def artifact(self, label: str, key: str, metadata: dict) -> pb.Artifact:
         title = label.split("#")[0]
-        artifact = pb.Artifact(type_id=self.store.put_artifact_type(pb.ArtifactType(name=title)),
-                               uri=f"minio://mlpipeline/{label}", state=pb.Artifact.LIVE)  # fmt: skip
+        artifact = pb.Artifact(
+            type_id=self.store.put_artifact_type(pb.ArtifactType(name=title)),
+            uri=f"minio://mlpipeline/{label}",
+            state=pb.Artifact.LIVE,
+        )
         if label in self.artifacts:
             artifact.id = self.artifacts[label]
         artifact.custom_properties["display_name"].string_value = key
@@ -108,9 +120,15 @@ def kfp_store(tmp_path_factory):
     pushed = ("tfx.PushedModel#1", {"pushed": 1.0, "pushed_version": "17"})
     writer.step(run, dag, "ImportExampleGen", done, {}, {"examples": examples})
     writer.step(run, dag, "Trainer", done, {"examples": examples}, {"model": model})
-    writer.step(run, dag, "Evaluator", done, {"examples": examples, "model": model},
-                {"evaluation": ("tfx.ModelEvaluation#1", {}), "blessing": blessing},
-                parameters={"example_splits": '["test"]'})  # fmt: skip
+    writer.step(
+        run,
+        dag,
+        "Evaluator",
+        done,
+        {"examples": examples, "model": model},
+        {"evaluation": ("tfx.ModelEvaluation#1", {}), "blessing": blessing},
+        parameters={"example_splits": '["test"]'},
+    )
     writer.step(run, dag, "MetricsPublisher", done, {"blessing": blessing}, {"metrics": published})
     writer.step(run, dag, "Pusher", done, {"model": model, "model_blessing": blessing}, {"pushed_model": pushed})
     run, dag = writer.run("run-b")
@@ -121,13 +139,13 @@ def kfp_store(tmp_path_factory):
 
 
 def inspect_json(capsys, path: str, *argv):
-    assert cli.main([*argv, "--json", "--metadata-path", path, "--pipeline-name", PIPELINE]) == 0
+    assert command_line.main([*argv, "--json", "--metadata-path", path, "--pipeline-name", PIPELINE]) == 0
     return json.loads(capsys.readouterr().out)
 
 
 def test_the_store_is_read_in_kfps_layout(kfp_store):
     store = open_store(kfp_store[0])
-    assert layout.of(store) is layout.KFP
+    assert store_layout.of(store) is store_layout.KFP
     assert history.pipelines(store) == [PIPELINE]
 
 
@@ -179,7 +197,7 @@ def preflight_store(tmp_path) -> KfpStore:
 
 def record(store: KfpStore, task: str, outputs: dict, fingerprint: str = "", state: str = "COMPLETE") -> dict:
     """A step of ``task`` with ``{key: (title, metadata)}`` outputs, as the preflight records one."""
-    execution = store.start_step(task, layout.KFP.container_execution, {}, {}, {"cache_fingerprint": fingerprint})
+    execution = store.start_step(task, store_layout.KFP.container_execution, {}, {}, {"cache_fingerprint": fingerprint})
     artifacts = {key: [{"uri": f"/root/{task}/{key}", "metadata": metadata}] for key, (_, metadata) in outputs.items()}
     types = {key: title for key, (title, _) in outputs.items()}
     return store.end_step(execution, state, artifacts, types)
@@ -188,8 +206,9 @@ def record(store: KfpStore, task: str, outputs: dict, fingerprint: str = "", sta
 def resolve_baseline(store: KfpStore) -> tuple:
     """The two queries TFX compiles the latest-blessed-model resolver into, answered in turn."""
     blessing = queries.resolve(store, {"outputArtifactQueries": {"model_blessing": {"filter": BLESSING_FILTER}}}, {})
-    found = queries.resolve(store, {"outputArtifactQueries": {"model": {"filter": MODEL_FILTER}}},
-                            {"input": blessing["model_blessing"]})  # fmt: skip
+    found = queries.resolve(
+        store, {"outputArtifactQueries": {"model": {"filter": MODEL_FILTER}}}, {"input": blessing["model_blessing"]}
+    )
     return blessing["model_blessing"], found["model"]
 
 

@@ -50,10 +50,12 @@ def test_the_one_cycle_schedule_warms_up_to_the_peak_then_decays():
 
 
 def test_the_random_search_tries_the_defaults_first(tmp_path):
+    from conftest import component_settings
+
     from models import devices
     from models.settings import TuningSettings
 
-    settings = TuningSettings(image_shape=(8, 8, 1), num_classes=10, max_trials=3)
+    settings = component_settings(TuningSettings, tuner_max_trials=3)
     tuner = tuning.make_tuner(settings, str(tmp_path), devices.strategy([]), total_steps=4)
     first = tuner.oracle.create_trial("tuner0")
     assert first.hyperparameters.values == tuning.search_space().values

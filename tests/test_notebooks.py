@@ -26,9 +26,12 @@ def execute(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Runs every cell in a fresh "python3" kernel started in notebooks/; raises on a cell's error."""
     # No per-cell time limit (the tests carry no wall-clock limits); the start-up one only catches a dead kernel.
     client = NotebookClient(
-        notebook, kernel_name="python3", timeout=None, startup_timeout=600,
+        notebook,
+        kernel_name="python3",
+        timeout=None,
+        startup_timeout=600,
         resources={"metadata": {"path": NOTEBOOKS}},
-    )  # fmt: skip
+    )
     return client.execute()
 
 

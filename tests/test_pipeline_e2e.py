@@ -15,15 +15,25 @@ from conftest import tree_digest
 import local_runner
 from data import format as record_format
 from data import sources
-from inspection import cli, history, records, results
+from inspection import command_line, history, records, results
 from inspection import store as store_lib
 from models import features, training
 from pipeline import dag
 
 COMPONENTS = {
-    "ImportExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate", "Transform",
-    "Tuner", "Trainer", "latest_blessed_model_resolver", "Evaluator", "MetricsPublisher", "Pusher",
-}  # fmt: skip
+    "ImportExampleGen",
+    "StatisticsGen",
+    "ImportSchemaGen",
+    "ExampleValidator",
+    "AnomaliesGate",
+    "Transform",
+    "Tuner",
+    "Trainer",
+    "latest_blessed_model_resolver",
+    "Evaluator",
+    "MetricsPublisher",
+    "Pusher",
+}
 RESOLVER = "latest_blessed_model_resolver"
 BEFORE_TRAINING = (
     "ImportExampleGen",
@@ -140,8 +150,11 @@ def test_the_trainer_builds_exactly_the_tuners_best_hyperparameters(workspace, f
         values = json.load(f)["values"]
     (model,) = history.output_artifacts(store, first_run.run_id, "Model")
     checkpoint = os.path.join(model.uri, "Format-Serving", "variables", "variables")
-    layers = [(name.split("/")[1], shape) for name, shape in tf.train.list_variables(checkpoint)
-              if name.startswith("_operations/") and "/_kernel/" in name]  # fmt: skip
+    layers = [
+        (name.split("/")[1], shape)
+        for name, shape in tf.train.list_variables(checkpoint)
+        if name.startswith("_operations/") and "/_kernel/" in name
+    ]
     kernels = [shape for _, shape in sorted(layers, key=lambda layer: int(layer[0]))]
     first_conv = next(shape for shape in kernels if len(shape) == 4)
     assert tuple(first_conv) == (values["kernel_size"], values["kernel_size"], 1, values["conv_filters"])
@@ -206,7 +219,7 @@ def test_anomalies_stop_the_run_before_training_and_keep_the_pushed_model(
     data_root = _bad_dataset(str(tmp_path / "data"), mnist_dir, make_bad(np.random.default_rng(0)))
     assert local_runner.main(workspace.flags + ["--data-root", data_root]) == 1
     message = capsys.readouterr().err.strip().splitlines()
-    assert message[0] == "pipeline: error: data anomalies stopped the run before training:"
+    assert message[0] == "local_runner.py: error: data anomalies stopped the run before training:"
     assert any(named in line for line in message[1:-1])
     # The run's log file, named last, holds the rest (TFX's own report of the failure included).
     log_path = message[-1].removeprefix("  log: ")
@@ -217,7 +230,7 @@ def test_anomalies_stop_the_run_before_training_and_keep_the_pushed_model(
     assert not {"Transform", "Tuner", "Trainer", "Evaluator", "Pusher"} & set(states)
     assert tree_digest(workspace.config.serving_dir) == served
     # The anomaly is there for whoever looks later, through the inspect CLI.
-    assert cli.main(["anomalies", *workspace.flags]) == 0
+    assert command_line.main(["anomalies", *workspace.flags]) == 0
     report = capsys.readouterr().out
     assert any(named in line for line in report.splitlines()[1:]), report
 
@@ -233,7 +246,7 @@ def test_corrupted_tfrecord_is_named_before_anything_runs(workspace, first_run, 
         f.truncate(os.path.getsize(path) - 500)
     assert local_runner.main(workspace.flags + ["--data-root", data_root]) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith(f"pipeline: error: {path}: corrupted or truncated TFRecord file")
+    assert line.startswith(f"local_runner.py: error: {path}: corrupted or truncated TFRecord file")
     store = store_lib.open_store(workspace.config.metadata_path)
     assert len(history.runs(store, workspace.config.pipeline_name)) == runs_before
     assert tree_digest(workspace.config.serving_dir) == served

@@ -15,9 +15,10 @@ import types
 import pytest
 from conftest import CLOUD_BASE
 
-from cloud import compiler, preflight, standins
+from cloud import compiler, preflight
+from cloud.preflight import standins
 from data import prepare
-from inspection import cli, history
+from inspection import command_line, history
 from inspection.store import open_store
 from pipeline import evaluation
 
@@ -28,8 +29,16 @@ CLOUD = {
     "tuner_parallel_trials": 2,
     "endpoint": "digits-test",
 }
-STEPS_BEFORE_EVALUATION = ["ImportExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator",
-                           "AnomaliesGate", "Transform", "Tuner", "Trainer"]  # fmt: skip
+STEPS_BEFORE_EVALUATION = [
+    "ImportExampleGen",
+    "ImportSchemaGen",
+    "StatisticsGen",
+    "ExampleValidator",
+    "AnomaliesGate",
+    "Transform",
+    "Tuner",
+    "Trainer",
+]
 STEPS_AFTER = ["Evaluator", "MetricsPublisher", "Pusher"]
 
 
@@ -170,7 +179,7 @@ def test_the_second_preflight_takes_the_first_runs_blessed_model_as_baseline(pre
 
 def test_inspect_reads_the_preflight_store_in_kfps_layout(preflights, capsys):
     store = ["--metadata-path", str(preflights.folder / "metadata.db"), "--pipeline-name", PIPELINE]
-    assert cli.main(["metrics", "--run", preflights.first.run_id, "--json", *store]) == 0
+    assert command_line.main(["metrics", "--run", preflights.first.run_id, "--json", *store]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["blessing"]["blessed"] and data["metrics"]["split"] == "test"
     assert data["published"]["accuracy"] == pytest.approx(data["metrics"]["overall"]["sparse_categorical_accuracy"])
@@ -197,7 +206,7 @@ def test_a_module_that_does_not_import_fails_the_preflight_naming_the_task(prefl
     result = preflight_spec(preflights, spec)
     assert result.code == 1 and result.err.count("\n") == 1
     assert result.err.startswith(
-        "preflight: error: task Transform failed: ModuleNotFoundError: No module named 'models.missing' (log: "
+        "cloud.preflight: error: task Transform failed: ModuleNotFoundError: No module named 'models.missing' (log: "
     ), result.err
     assert run_states(preflights.store, result.run_id)["Transform"] == "FAILED"
 
@@ -206,6 +215,6 @@ def test_a_job_that_would_still_reach_google_cloud_is_refused_before_anything_ru
     result = invoke(["--spec", str(preflights.folder / "pipeline.json"), "--output-root", str(preflights.root)])
     assert result.code == 2 and result.out == ""
     assert result.err == (
-        f"preflight: error: runtime parameter data_root is {CLOUD['data_root']}, on Google Cloud Storage, which the "
-        "preflight does not reach: give a local copy (--param NAME=DIR for a runtime parameter)\n"
+        f"cloud.preflight: error: runtime parameter data_root is {CLOUD['data_root']}, on Google Cloud Storage, "
+        "which the preflight does not reach: give a local copy (--param NAME=DIR for a runtime parameter)\n"
     )

@@ -39,7 +39,7 @@ def test_transform_keeps_the_raw_bytes_and_the_label_and_decoding_scales_them(tm
     images = [rng.integers(0, 256, (8, 8, 1), dtype=np.uint8) for _ in range(3)]
     images[0][0, 0, 0], images[0][7, 7, 0] = 0, 255
     instances = [instance(f"k{i}", image, i + 4) for i, image in enumerate(images)]
-    transformed = transform(instances, config_lib.SCHEMAS["digits"], (8, 8, 1), str(tmp_path))
+    transformed = transform(instances, config_lib.preset_config("digits").schema_path, (8, 8, 1), str(tmp_path))
     assert len(transformed) == 3
     for row, image, label in zip(transformed, images, (4, 5, 6), strict=True):
         # Stored compactly: one byte per pixel, not a float32.
@@ -59,4 +59,6 @@ def test_images_with_the_wrong_byte_count_stop_transform(tmp_path):
     short = instance("short", good, 1)
     short[features.IMAGE] = [good.tobytes()[:-3]]
     with pytest.raises(Exception, match="image bytes do not match image_shape"):
-        transform([instance("ok", good, 0), short], config_lib.SCHEMAS["digits"], (8, 8, 1), str(tmp_path))
+        transform(
+            [instance("ok", good, 0), short], config_lib.preset_config("digits").schema_path, (8, 8, 1), str(tmp_path)
+        )

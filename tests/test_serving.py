@@ -24,13 +24,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from benchmarks.server_process import ServerProcess, copy_broken_version
 from data import format as data_format
 from models import features
 from models.features import EXAMPLES_SIGNATURE, IMAGE_SIGNATURE
 from serving import predict as predict_cli
 from serving import versions
-from serving.process import ServerProcess, copy_broken_version
-from serving.server import VERSION_HEADER
+from serving.app import VERSION_HEADER
 
 MODEL = "mnist"
 HEIGHT, WIDTH, CHANNELS = 28, 28, 1  # the mnist preset's image shape (checked in the served_copy fixture)

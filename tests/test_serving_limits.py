@@ -15,9 +15,9 @@ import httpx
 import pytest
 from test_serving import MODEL, PREDICT, STATUS, WAIT_S, ZEROS, wait_for
 
+from benchmarks.server_process import ServerProcess
 from serving import versions
 from serving.limits import RETRY_AFTER_S
-from serving.process import ServerProcess
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_CONNECTIONS = 4

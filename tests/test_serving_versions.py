@@ -13,13 +13,12 @@ import httpx
 import pytest
 from test_serving import MODEL, POLL_SECONDS, STATUS, WAIT_S, ZEROS, wait_for
 
-from console.errors import UsageError
-from serving import versions
+from benchmarks.server_process import ServerProcess
+from serving import OptionError, versions
+from serving.app import VERSION_HEADER
+from serving.loaded_model import load
 from serving.manager import AVAILABLE, END, ENDED_KEPT, ModelManager
-from serving.model import load
 from serving.policy import VersionPolicy, parse
-from serving.process import ServerProcess
-from serving.server import VERSION_HEADER
 
 NOT_A_VERSION = "²"  # a Unicode digit: str.isdigit() accepts it, int() does not
 
@@ -217,7 +216,7 @@ def test_each_policy_selects_like_tf_serving(policy, available, selected):
     ],
 )
 def test_a_bad_policy_flag_is_named(flags, message):
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(OptionError, match=message):
         parse(*flags)
 
 

@@ -17,6 +17,7 @@ from inspection import history
 from inspection import schema as refresh_schema
 from inspection import store as store_lib
 from pipeline import config as config_lib
+from pipeline import facts
 from pipeline.flags import parse_args
 
 TFX = os.path.join(os.path.dirname(sys.executable), "tfx")
@@ -28,22 +29,38 @@ def domains(schema: schema_pb2.Schema) -> dict:
 
 
 def test_tfx_cli_runs_the_pipeline_with_schema_gen_and_the_schema_refreshes(tmp_path):
-    flags = ["--quick", "--output-root", str(tmp_path), "--pipeline-name", "digits-cli",
-             "--use-schema-gen", "true", "--image-shape", "8,8,1", "--num-classes", "10"]  # fmt: skip
+    flags = [
+        "--quick",
+        "--output-root",
+        str(tmp_path),
+        "--pipeline-name",
+        "digits-cli",
+        "--use-schema-gen",
+        "--image-shape",
+        "8,8,1",
+        "--num-classes",
+        "10",
+    ]
     config = parse_args(flags)
     prepare.prepare("digits", config.data_root)
     env = dict(os.environ, PIPELINE_FLAGS=" ".join(flags), LOCAL_HOME=str(tmp_path / "tfx-cli-home"))
     env.pop("TF_USE_LEGACY_KERAS", None)  # the project must choose Keras 3 itself
     create = subprocess.run(
         [TFX, "pipeline", "create", "--engine", "local", "--pipeline_path", RUNNER],
-        env=env, capture_output=True, text=True, cwd=tmp_path,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert create.returncode == 0, create.stderr[-3000:]
     assert 'Pipeline "digits-cli" created successfully.' in create.stdout
     run = subprocess.run(
         [TFX, "run", "create", "--engine", "local", "--pipeline_name", "digits-cli"],
-        env=env, capture_output=True, text=True, cwd=tmp_path,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     # The CLI passes the runner's console through: component lines and the summary.
     assert "  SchemaGen COMPLETE in" in run.stdout and "Run " in run.stdout and "  pushed         version" in run.stdout
@@ -57,7 +74,7 @@ def test_tfx_cli_runs_the_pipeline_with_schema_gen_and_the_schema_refreshes(tmp_
     out = tmp_path / "schema" / "schema.pbtxt"
     assert refresh_schema.main(["--out", str(out), *flags]) == 0
     refreshed = text_format.Parse(out.read_text(), schema_pb2.Schema())
-    with open(config_lib.SCHEMAS["digits"]) as f:
+    with open(config_lib.preset_config("digits").schema_path) as f:
         curated = text_format.Parse(f.read(), schema_pb2.Schema())
     assert domains(refreshed) == domains(curated)
-    assert config_lib.get_config("digits", schema_path=str(out)).image_shape == (8, 8, 1)
+    assert facts.schema_facts(str(out)) == ((8, 8, 1), 10)

@@ -6,10 +6,13 @@ import types
 import keras
 import keras_tuner
 import pytest
+from conftest import component_settings
 
+import local_runner
 from models import devices, hyperparameters, training, tuning
 from models.settings import TrainingSettings, TuningSettings
 from pipeline import config as config_lib
+from pipeline import facts
 
 HPTUNING = """
 trainingInput:
@@ -39,7 +42,7 @@ def write(tmp_path, name, text):
 
 def test_an_hptuning_style_file_replaces_ranges_and_keeps_the_rest(tmp_path):
     config = config_lib.get_config(search_space_file=write(tmp_path, "space.yaml", HPTUNING))
-    space = tuning.search_space(config.search_space_params)
+    space = tuning.search_space(facts.search_space(config))
     by_name = {hp.name: hp for hp in space.space}
     assert by_name["learning_rate"].min_value == 0.0005 and by_name["learning_rate"].sampling == "log"
     assert list(by_name["conv_filters"].values) == [8, 64]
@@ -58,9 +61,13 @@ def test_an_hptuning_style_file_replaces_ranges_and_keeps_the_rest(tmp_path):
         ("badtype.yaml", "params: [{parameterName: dropout, type: FLOAT, minValue: 0.1, maxValue: 0.2}]", "type"),
     ],
 )
-def test_a_bad_search_space_file_is_refused_before_anything_runs(tmp_path, name, text, message):
-    with pytest.raises(config_lib.ConfigError, match=message):
-        config_lib.get_config(search_space_file=write(tmp_path, name, text))
+def test_a_bad_search_space_file_is_refused_before_anything_runs(tmp_path, capsys, name, text, message):
+    output_root = tmp_path / "outputs"
+    path = write(tmp_path, name, text)
+    assert local_runner.main(["--search-space-file", path, "--output-root", str(output_root)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"local_runner.py: error: {path}: ") and message in error and error.count("\n") == 1
+    assert not output_root.exists()
 
 
 def test_fixed_values_come_from_json_or_the_tuners_own_artifact(tmp_path):
@@ -68,20 +75,26 @@ def test_fixed_values_come_from_json_or_the_tuners_own_artifact(tmp_path):
     best.values.update(conv_filters=48, dropout=0.2)
     path = write(tmp_path, "best_hyperparameters.txt", json.dumps(best.get_config()))
     config = config_lib.get_config(tuning_mode="file", hyperparameters_file=path)
-    assert config.fixed_hyperparameters["conv_filters"] == 48
+    assert facts.fixed_hyperparameters(config)["conv_filters"] == 48
     flat = write(tmp_path, "fixed.json", '{"dense_units": 64, "learning_rate": 0.002}')
-    values = config_lib.get_config(tuning_mode="file", hyperparameters_file=flat).fixed_hyperparameters
+    values = facts.fixed_hyperparameters(config_lib.get_config(tuning_mode="file", hyperparameters_file=flat))
     assert tuning.with_values(values).values == {**tuning.search_space().values, **values}
 
 
 @pytest.mark.parametrize(
     "text, message",
-    [('{"filters": 8}', "unknown"), ('{"dropout": "high"}', "positive number"), ("{}", "non-empty"),
-     ('{"conv_filters": 8.5}', "whole number"), ("{not json", "does not parse")],
-)  # fmt: skip
+    [
+        ('{"filters": 8}', "unknown"),
+        ('{"dropout": "high"}', "positive number"),
+        ("{}", "non-empty"),
+        ('{"conv_filters": 8.5}', "whole number"),
+        ("{not json", "does not parse"),
+    ],
+)
 def test_a_bad_fixed_values_file_is_refused(tmp_path, text, message):
+    config = config_lib.get_config(tuning_mode="file", hyperparameters_file=write(tmp_path, "hp.json", text))
     with pytest.raises(config_lib.ConfigError, match=message):
-        config_lib.get_config(tuning_mode="file", hyperparameters_file=write(tmp_path, "hp.json", text))
+        facts.fixed_hyperparameters(config)
 
 
 def test_file_mode_needs_a_file_and_modes_and_algorithms_are_checked(tmp_path):
@@ -95,11 +108,14 @@ def test_file_mode_needs_a_file_and_modes_and_algorithms_are_checked(tmp_path):
 
 @pytest.mark.parametrize(
     "algorithm, oracle",
-    [("random", keras_tuner.oracles.RandomSearchOracle), ("bayesian", keras_tuner.oracles.BayesianOptimizationOracle),
-     ("hyperband", keras_tuner.oracles.HyperbandOracle)],
-)  # fmt: skip
+    [
+        ("random", keras_tuner.oracles.RandomSearchOracle),
+        ("bayesian", keras_tuner.oracles.BayesianOptimizationOracle),
+        ("hyperband", keras_tuner.oracles.HyperbandOracle),
+    ],
+)
 def test_the_configured_algorithm_drives_the_search(tmp_path, algorithm, oracle):
-    settings = TuningSettings(image_shape=(8, 8, 1), num_classes=10, tuner_algorithm=algorithm, max_trials=2)
+    settings = component_settings(TuningSettings, tuner_algorithm=algorithm, tuner_max_trials=2)
     tuner = tuning.make_tuner(settings, str(tmp_path), devices.strategy([]), total_steps=10)
     assert isinstance(tuner.oracle, oracle)
 
@@ -107,13 +123,13 @@ def test_the_configured_algorithm_drives_the_search(tmp_path, algorithm, oracle)
 def test_the_trainer_uses_artifact_then_fixed_then_default_values():
     best = tuning.with_values({"conv_filters": 16})
     from_artifact = types.SimpleNamespace(hyperparameters=best.get_config())
-    settings = TrainingSettings(image_shape=(8, 8, 1), num_classes=10, fixed_hyperparameters={"conv_filters": 48})
+    settings = component_settings(TrainingSettings, fixed_hyperparameters={"conv_filters": 48})
     assert training.hyperparameters(from_artifact, settings).values["conv_filters"] == 16
     nothing = types.SimpleNamespace(hyperparameters=None)
     assert training.hyperparameters(nothing, settings).values["conv_filters"] == 48
-    defaults = TrainingSettings(image_shape=(8, 8, 1), num_classes=10)
+    defaults = component_settings(TrainingSettings)
     assert training.hyperparameters(nothing, defaults).values == tuning.search_space().values
-    reuse = TrainingSettings(image_shape=(8, 8, 1), num_classes=10, require_hyperparameters=True)
+    reuse = component_settings(TrainingSettings, require_hyperparameters=True)
     with pytest.raises(hyperparameters.HyperparametersNotFoundError, match="no best hyperparameters yet"):
         training.hyperparameters(nothing, reuse)
 

@@ -7,35 +7,41 @@ status  meaning
 1       the work ran and did not finish: a component failed, a service refused or could not be
         reached, or what was asked for is not there (no metadata store yet, no such run)
 2       a bad flag, configuration or input file: nothing ran
+130     interrupted (Ctrl-C)
 ======  ==========================================================================================
 
-Each command's ``main`` hands its body to ``run_command``; expected errors are ``UsageError`` (2)
-and ``CommandFailed`` (1), or subclasses of them, and anything else is a bug and keeps its traceback.
+Library code raises its own errors (``ConfigError``, ``DataError``, ``MetadataError``, ...) and
+knows nothing of exit statuses. Each command's ``main`` hands its body to ``run_command`` with the
+errors that mean a bad input (status 2) and those that mean the work failed (status 1); anything
+else is a bug and keeps its traceback.
 """
 
 import sys
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence, Type
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+# What a shell reports for a process ended by SIGINT (128 + 2), the convention for Ctrl-C.
+EXIT_INTERRUPTED = 130
+
+Errors = Sequence[Type[BaseException]]
 
 
-class UsageError(ValueError):
-    """A bad flag, configuration or input file; the message names it (exit status 2)."""
+def run_command(prog: str, body: Callable[[], Optional[int]], usage: Errors = (), failed: Errors = ()) -> int:
+    """Runs ``body`` and returns its status (0 for None).
 
-
-class CommandFailed(RuntimeError):
-    """The work ran and did not finish; the message says what failed (exit status 1)."""
-
-
-def run_command(prog: str, body: Callable[[], Optional[int]]) -> int:
-    """Runs ``body`` and returns its status (0 for None); an expected error is printed and returns its status."""
+    An error of a class in ``usage`` prints ``prog: error: <message>`` and returns 2, one in
+    ``failed`` the same with 1; Ctrl-C prints ``prog: interrupted`` and returns 130.
+    """
     try:
         status = body()
-    except UsageError as err:
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except tuple(usage) as err:
         return fail(prog, err, EXIT_USAGE)
-    except CommandFailed as err:
+    except tuple(failed) as err:
         return fail(prog, err, EXIT_FAILED)
     return EXIT_OK if status is None else status
 

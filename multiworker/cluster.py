@@ -2,7 +2,7 @@
 
 Vertex AI runs the same entry point in every replica of a multi-replica job and describes the
 cluster in ``TF_CONFIG``: ``{"cluster": {"chief": [...], "worker": [...]}, "task": {"type": ...,
-"index": ...}}`` (worker pool 0 is the chief). The local launcher (models/launcher.py) sets the
+"index": ...}}`` (worker pool 0 is the chief). The local launcher (multiworker/launcher.py) sets the
 same variable with workers only, worker 0 acting as chief, as TensorFlow's own convention has it.
 """
 
@@ -11,10 +11,12 @@ import json
 import os
 from typing import Mapping, Optional
 
-from console.errors import UsageError
-
 TF_CONFIG = "TF_CONFIG"
 TRAINING_TASKS = ("chief", "worker")  # parameter servers and evaluators do not train here
+
+
+class ClusterError(ValueError):
+    """``TF_CONFIG`` does not describe a cluster this Trainer can train in."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +49,8 @@ def from_environment(environ: Optional[Mapping[str, str]] = None) -> Cluster:
         chiefs, workers = list(cluster.get("chief", [])), list(cluster.get("worker", []))
         kind, index = task["type"], int(task["index"])
     except (ValueError, TypeError, KeyError, AttributeError) as err:
-        raise UsageError(f"{TF_CONFIG} is not a cluster description ({err}): {text[:200]}") from None
+        raise ClusterError(f"{TF_CONFIG} is not a cluster description ({err}): {text[:200]}") from None
     if kind not in TRAINING_TASKS:
-        raise UsageError(f"{TF_CONFIG}: task type {kind!r} does not train; expected one of {TRAINING_TASKS}")
+        raise ClusterError(f"{TF_CONFIG}: task type {kind!r} does not train; expected one of {TRAINING_TASKS}")
     position = index if kind == "chief" else len(chiefs) + index
     return Cluster(workers=len(chiefs) + len(workers), index=position)

@@ -4,14 +4,14 @@ TFX compiles a resolver (the Evaluator's ``latest_blessed_model_resolver``, tuni
 ``reuse``'s ``latest_hyperparameters_resolver``) into queries over the metadata store, e.g.
 ``schema_title="tfx.ModelBlessing" AND state=LIVE AND metadata.blessed.number_value=1``, and an
 importer into an artifact URI with its type. Vertex AI answers both from its ML Metadata; the
-preflight answers them from its own KFP-layout store (cloud/kfp_store.py): the newest matching
+preflight answers them from its own KFP-layout store (cloud/preflight/kfp_store.py): the newest matching
 artifact of this pipeline, or nothing (a first run has no blessed model). Filters are read from
 the spec, clause by clause, and a clause this module does not know fails the preflight by name.
 """
 
 import re
 
-from cloud.kfp_store import KfpStore
+from cloud.preflight.kfp_store import KfpStore
 
 # {{$.inputs.artifacts['input'].metadata['current_model_id']}}: a value of an input artifact's metadata.
 INPUT_METADATA = re.compile(r"\{\{\$\.inputs\.artifacts\['([^']+)'\]\.metadata\['([^']+)'\]\}\}")

@@ -1,7 +1,7 @@
 """Runs the Trainer's ``run_fn`` as N processes on this machine, as Vertex AI runs N replicas (``--trainer-workers``).
 
 Each process gets ``TF_CONFIG`` naming every worker on a free loopback port and its own index
-(worker 0 is the chief), and runs ``models.worker`` on a job file holding the Trainer's
+(worker 0 is the chief), and runs ``multiworker.worker`` on a job file holding the Trainer's
 arguments. The launcher waits for all of them; when one fails, it stops the others at once
 (a worker waiting on a dead peer's collective would otherwise wait for the collective timeout)
 and raises naming the worker and its log. Every child is stopped when the step ends or fails.
@@ -15,16 +15,24 @@ import sys
 import time
 
 from models import callbacks
-from models.cluster import TF_CONFIG
+from multiworker.cluster import TF_CONFIG
 
-WORKER_MODULE = "models.worker"
+WORKER_MODULE = "multiworker.worker"
 JOB_FILE = "workers-job.json"
 WORKERS_FILE = "workers.json"  # index, pid and log of every worker, for whoever watches the run
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 10.0
 # The FnArgs fields a worker needs (the data accessor is not one: models/inputs.py reads the files itself).
-JOB_FIELDS = ("working_dir", "train_files", "eval_files", "transform_output", "serving_model_dir", "model_run_dir",
-              "hyperparameters", "custom_config")  # fmt: skip
+JOB_FIELDS = (
+    "working_dir",
+    "train_files",
+    "eval_files",
+    "transform_output",
+    "serving_model_dir",
+    "model_run_dir",
+    "hyperparameters",
+    "custom_config",
+)
 
 
 class WorkerFailed(RuntimeError):

@@ -1,53 +1,47 @@
-"""The server's command-line flags, and the settings they make (a bad value is a UsageError, exit status 2)."""
+"""The REST server's flags and the settings they make, checked before TensorFlow loads (a bad value is one line).
 
-import argparse
+TensorFlow-free, so ``python -m serving.server`` refuses a bad flag at once; the model, batching
+and TensorFlow's thread pools are set up from these settings afterwards (serving/server.py).
+"""
+
 import dataclasses
+import ipaddress
 import os
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Optional
 
-import tensorflow as tf
-
-from console.errors import UsageError
+from cli.parsing import Parser, boolean
+from serving import OptionError
 from serving import policy as version_policy
-from serving.batching import Batcher, BatchingOptions
+from serving.batching import BatchingOptions
 from serving.limits import Limits
-from serving.model import ServedModel, load
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501  # TF Serving's REST port
-
-
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The module docstring as written, and each flag's default."""
+MAX_PORT = 65535
+MAX_THREADS = 256
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """What the flags configure: limits, the version policy, and how a version is loaded (with a batcher or not)."""
+    """What the flags configure: limits, the version policy, batching (None: off) and TensorFlow's threads."""
 
     limits: Limits
     policy: version_policy.VersionPolicy
-    loader: Callable[[int, str], ServedModel]
+    batching: Optional[BatchingOptions] = None
     intra_op_threads: int = 0
     inter_op_threads: int = 0
 
-    def configure_tensorflow(self) -> None:
-        """Sets TensorFlow's thread pools; before any model loads (TensorFlow fixes them when it starts)."""
-        tf.config.threading.set_intra_op_parallelism_threads(self.intra_op_threads)
-        tf.config.threading.set_inter_op_parallelism_threads(self.inter_op_threads)
 
-
-def parser(description: str) -> argparse.ArgumentParser:
+def parser(prog: str, description: str) -> Parser:
     """Every flag of ``python -m serving.server``."""
-    p = argparse.ArgumentParser(prog="serving.server", description=description, formatter_class=_Formatter)
+    p = Parser(prog, description)
     p.add_argument("--serving-dir", required=True, help="the Pusher's folder of <version>/ SavedModels")
     p.add_argument("--model-name", required=True, help="the {name} in /v1/models/{name}")
-    p.add_argument("--host", default=DEFAULT_HOST, help="interface to listen on (default loopback only)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="TF Serving's REST port")
+    p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on; anything but loopback is exposed")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TF Serving's REST port (1 to {MAX_PORT})")
     p.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for new or removed versions")
-    p.add_argument("--access-log", action="store_true", help="log every request (off: it costs throughput)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    boolean(p, "--access-log", default=False, help="log every request (it costs throughput)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="the log's level")
     versions = p.add_argument_group("version policy (TF Serving's model_version_policy)")
     versions.add_argument(
         "--version-policy", default=version_policy.LATEST, choices=version_policy.KINDS, help="which to serve"
@@ -71,7 +65,7 @@ def parser(description: str) -> argparse.ArgumentParser:
         help="request bodies held at once, all connections together: 503 past it",
     )
     batching = p.add_argument_group("batching (TF Serving's --enable_batching and its parameters)")
-    batching.add_argument("--enable-batching", action="store_true", help="merge concurrent requests into one call")
+    boolean(batching, "--enable-batching", default=False, help="merge concurrent requests into one model call")
     options = BatchingOptions()
     batching.add_argument("--max-batch-size", type=int, default=options.max_batch_size, help="instances")
     batching.add_argument(
@@ -89,45 +83,50 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def settings(args: argparse.Namespace) -> Settings:
-    """The settings ``args`` make; UsageError naming the first bad flag."""
+def _check_address(args) -> None:
+    """The port in range and the host an IP address or a name (whether it can be bound is found by binding)."""
+    if not 1 <= args.port <= MAX_PORT:
+        raise OptionError(f"--port must lie in [1, {MAX_PORT}], got {args.port}")
+    if not args.host.strip() or any(c.isspace() for c in args.host):
+        raise OptionError(f"--host must be an address or a host name, got {args.host!r}")
+
+
+def settings(args) -> Settings:
+    """The settings ``args`` make; OptionError naming the first bad flag."""
     if not os.path.isdir(args.serving_dir):
-        raise UsageError(f"--serving-dir {args.serving_dir}: no such folder")
+        raise OptionError(f"--serving-dir {args.serving_dir}: no such folder")
+    _check_address(args)
     positive = ["poll_seconds", "max_body_bytes", "max_instances", "header_timeout"]
     positive += ["body_timeout", "idle_timeout", "max_connections", "max_buffered_body_bytes"]
     for name in positive:
         if not getattr(args, name) > 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+            raise OptionError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if args.max_buffered_body_bytes < args.max_body_bytes:
-        raise UsageError(
+        raise OptionError(
             f"--max-buffered-body-bytes ({args.max_buffered_body_bytes}) must hold at least one body of "
             f"--max-body-bytes ({args.max_body_bytes})"
         )
     for name in ("tensorflow_intra_op_parallelism", "tensorflow_inter_op_parallelism"):
-        if getattr(args, name) < 0:
-            raise UsageError(
-                f"--{name.replace('_', '-')} must be 0 (TensorFlow's choice) or more, got {getattr(args, name)}"
-            )
+        if not 0 <= getattr(args, name) <= MAX_THREADS:
+            raise OptionError(f"--{name.replace('_', '-')} must lie in [0, {MAX_THREADS}], got {getattr(args, name)}")
     limits = _from_args(Limits, args)
     policy = version_policy.parse(args.version_policy, args.num_versions, args.versions)
-    loader = load
-    if args.enable_batching:
-        loader = batching_loader(_from_args(BatchingOptions, args))
-    return Settings(limits, policy, loader, args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism)
+    batching = _from_args(BatchingOptions, args) if args.enable_batching else None
+    return Settings(
+        limits, policy, batching, args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism
+    )
 
 
-def _from_args(settings_class, args: argparse.Namespace):
+def _from_args(settings_class, args):
     """A settings dataclass filled from the flags of the same names as its fields."""
     return settings_class(**{field.name: getattr(args, field.name) for field in dataclasses.fields(settings_class)})
 
 
-def batching_loader(options: BatchingOptions) -> Callable[[int, str], ServedModel]:
-    """Loads a version with a Batcher; every version's batches run in the same ``num_batch_threads`` threads."""
-    executor = ThreadPoolExecutor(options.num_batch_threads, thread_name_prefix="batch")
-
-    def load_batched(version: int, path: str) -> ServedModel:
-        model = load(version, path)
-        model.batcher = Batcher(model.predict, options, executor, f"version {version}")
-        return model
-
-    return load_batched
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address or ``localhost``: what only this machine can reach."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 
-from cloud.queries import UnsupportedSpec
+from cloud.preflight.queries import UnsupportedSpec
 from pipeline.config import PROJECT_ROOT
 
 OUTPUT_FILE = "executor_output.json"

@@ -115,14 +115,18 @@ class ServedModel:
 
     @functools.cached_property
     def metadata(self) -> dict:
-        """TF Serving's ``metadata`` object: the signature defs, plus ``image_shape`` and ``class_names``."""
+        """TF Serving's ``metadata``: the signature defs, plus ``image_shape``, ``pixel_range``, ``class_names``."""
         signature_defs = {
             name: json_format.MessageToDict(
                 signature, including_default_value_fields=True, preserving_proto_field_name=True
             )
             for name, signature in self.signature_defs.items()
         }
-        metadata = {"signature_def": {"signature_def": signature_defs}, "image_shape": list(self.image_shape)}
+        metadata = {
+            "signature_def": {"signature_def": signature_defs},
+            "image_shape": list(self.image_shape),
+            "pixel_range": list(features.PIXEL_RANGE),
+        }
         return {**metadata, "class_names": self.class_names} if self.class_names else metadata
 
 

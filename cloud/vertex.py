@@ -1,13 +1,13 @@
 """The Vertex AI side of the ``ComponentFactory``: which Tuner, Trainer and Pusher a cloud run uses.
 
-Kept apart from cloud/config.py, which imports no TFX, so that submitting stays quick.
+Kept apart from cloud/cloud_config.py, which imports no TFX, so that submitting stays quick.
 """
 
 from tfx import v1 as tfx
 from tfx.extensions.google_cloud_ai_platform.tuner.executor import TUNING_ARGS_KEY
 
-from cloud.config import CloudConfig, training_job
-from pipeline.components import ComponentFactory
+from cloud.cloud_config import CloudConfig, training_job
+from pipeline.factory import ComponentFactory
 
 CLOUD_AI = tfx.extensions.google_cloud_ai_platform
 
@@ -18,6 +18,8 @@ class CloudComponents(ComponentFactory):
     Each falls back to the stock component when the cloud config turns it off (``vertex_training:
     false``, no ``endpoint``); that component then runs inside its own pipeline step.
     """
+
+    baseline_strategy = "latest_blessed"
 
     def __init__(self, cloud: CloudConfig):
         self.cloud = cloud

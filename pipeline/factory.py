@@ -1,15 +1,19 @@
 """The components whose class or settings depend on where the pipeline runs.
 
 ``create_pipeline`` builds these through a ``ComponentFactory``: the one here runs everything
-in the orchestrator's own process (what LocalDagRunner needs); ``cloud.components.CloudComponents``
+in the orchestrator's own process (what LocalDagRunner needs); ``cloud.vertex.CloudComponents``
 swaps in Vertex Training, a Vertex endpoint and runtime parameters. The DAG is the same.
 """
 
-from pipeline import tfx_api as tfx
+from tfx import v1 as tfx
 
 
 class ComponentFactory:
     """Builds the platform-dependent components with TFX's stock, in-process classes."""
+
+    # How the Evaluator's baseline is resolved (pipeline/baseline.py): leaving the candidate out keeps
+    # a re-run cached; Vertex AI's compiler accepts only TFX's stock "latest_blessed".
+    baseline_strategy = "latest_blessed_other"
 
     def parameter(self, name: str, value):
         """The value a component gets for ``name``: fixed here; a platform may make it settable per run."""

@@ -1,6 +1,6 @@
-"""One training worker: ``python -m models.worker JOB`` runs the Trainer's ``run_fn`` with the job's arguments.
+"""One training worker: ``python -m multiworker.worker JOB`` runs the Trainer's ``run_fn`` with the job's arguments.
 
-Started by models/launcher.py with ``TF_CONFIG`` set; on Vertex AI every replica runs TFX's own
+Started by multiworker/launcher.py with ``TF_CONFIG`` set; on Vertex AI every replica runs TFX's own
 Trainer executor instead, which calls the same ``run_fn``.
 """
 

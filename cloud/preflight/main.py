@@ -8,43 +8,53 @@ It takes what ``cloud.submit`` would send: the job that ``cloud/compiler.py`` co
 cloud config (or the compiled job --spec names), its runtime parameters with each --param, and a
 pipeline root, here a local folder that the job is moved to as ``submit --pipeline-root`` moves
 it. Each task runs in dependency order through the command and arguments its executor has in the
-spec, with the ExecutorInput a KFP or Vertex AI launcher builds (cloud/steps.py); resolver and
+spec, with the ExecutorInput a KFP or Vertex AI launcher builds (cloud/preflight/steps.py); resolver and
 importer tasks are answered from a local ML Metadata store in KFP 2's layout, which also caches
 steps as the backend does. Services that need Google Cloud (Vertex Training, Dataflow, a Vertex
-endpoint) run in the step instead, and the preflight lists each change (cloud/standins.py).
+endpoint) run in the step instead, and the preflight lists each change (cloud/preflight/standins.py).
 Everything goes under <output-root>/preflight/<pipeline>/. Exit status: 0 every task ran; 1 a task
 failed (one line names it and its error) or needs what has no local stand-in; 2 a bad flag,
-configuration or spec (console/errors.py).
+configuration or spec (cli/errors.py).
 """
 
 import argparse
 import datetime
 import os
 import shlex
-import sys
 import time
 from typing import Sequence
 
-from cloud import compiler, standins, steps, submit
-from cloud import config as cloud_lib
-from cloud.kfp_store import KfpStore
-from console.errors import run_command
-from console.summary import pushed_line, python_command
-from pipeline import evaluation
+from cli.errors import run_command
+from cli.parsing import Parser, boolean
+from cloud import cloud_config as cloud_lib
+from cloud import compiler, submit
+from cloud.preflight import standins, steps
+from cloud.preflight.kfp_store import KfpStore
+from inspection.store import open_store
+from inspection.summary import python_command
+from inspection.summary import summary_lines as run_summary
 from pipeline.config import DEFAULT_OUTPUT_ROOT, OUTPUT_ROOT_ENV, ConfigError
 
+PROG = "cloud.preflight"
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+
+def build_parser() -> Parser:
     """The command line (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cloud-config", help=f"YAML or JSON file to compile (default ${cloud_lib.ENV_VAR})")
+    parser = Parser(PROG, __doc__)
+    parser.add_argument(
+        "--cloud-config", help=f"the cloud config to compile, YAML or JSON (default ${cloud_lib.ENV_VAR})"
+    )
     parser.add_argument("--spec", help="run this compiled pipeline job instead of compiling one")
     parser.add_argument(
-        "--output-root", default=os.environ.get(OUTPUT_ROOT_ENV, DEFAULT_OUTPUT_ROOT), help="default %(default)s"
+        "--output-root",
+        default=os.environ.get(OUTPUT_ROOT_ENV, DEFAULT_OUTPUT_ROOT),
+        help=f"the preflight writes under <output root>/preflight/<pipeline>/ (${OUTPUT_ROOT_ENV} sets the default)",
     )
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="runtime parameter")
-    parser.add_argument("--no-cache", action="store_true", help="run every step, even with cached results")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="a runtime parameter's value (repeatable)"
+    )
+    boolean(parser, "--cache", default=True, help="look steps up in the preflight's cache, as the backend does")
+    return parser
 
 
 def load_job(args: argparse.Namespace) -> dict:
@@ -65,8 +75,10 @@ def prepare(args: argparse.Namespace) -> tuple:
     """(the run, the changes made so it runs here); a job that would still reach Google Cloud is a ConfigError."""
     job = load_job(args)
     # A local folder given relative to here means the same to a step, which runs in the project folder.
-    values = {k: os.path.abspath(v) if isinstance(v, str) and os.path.exists(v) else v
-              for k, v in submit.parameter_values(job, args.param).items()}  # fmt: skip
+    values = {
+        key: os.path.abspath(value) if isinstance(value, str) and os.path.exists(value) else value
+        for key, value in submit.parameter_values(job, args.param).items()
+    }
     name = job["pipelineSpec"]["pipelineInfo"]["name"]
     folder = folder_of(args, name)
     compiled_root = job["runtimeConfig"]["gcsOutputDirectory"]
@@ -82,44 +94,28 @@ def prepare(args: argparse.Namespace) -> tuple:
         )
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d%H%M%S%f")
     store = KfpStore(os.path.join(folder, "metadata.db"), name)
-    run = steps.Run(job, store, f"{name}-{stamp}", folder, values, caching=not args.no_cache)
+    run = steps.Run(job, store, f"{name}-{stamp}", folder, values, caching=args.cache)
     return run, notes
 
 
-def _evaluation_lines(run: steps.Run) -> list:
-    """Accuracy, example count, baseline and blessing, read from the run's published ``system.Metrics``."""
+def _published_line(run: steps.Run) -> str:
+    """How many numbers the run published as ``system.Metrics``, and the confusion matrix's size."""
     published = run.artifacts_of("system.Metrics")
-    if not published:
-        return ["  evaluated      nothing: the run published no system.Metrics"]
-    values = published[0]["metadata"]
-    baseline = values.get(evaluation.PUBLISHED_BASELINE_ACCURACY)
-    against = f"baseline {baseline:.4f}" if baseline is not None else "no baseline yet"
-    accuracy, count = values[evaluation.PUBLISHED_ACCURACY], int(values[evaluation.PUBLISHED_COUNT])
-    numbers = sum(isinstance(value, (int, float)) for value in values.values())  # not tfx_version
-    classes = len(run.artifacts_of("system.ClassificationMetrics")[0]["metadata"]["confusionMatrix"]["rows"])
-    return [
-        f"  accuracy       {accuracy:.4f} on {count} evaluated examples ({against})",
-        f"  blessed        {'yes' if values[evaluation.PUBLISHED_BLESSED] == 1 else 'no'}",
-        f"  published      system.Metrics ({numbers} values) and a {classes}x{classes} confusion matrix",
-    ]
-
-
-def _pushed_line(run: steps.Run) -> str:
-    """Where the Pusher put the model, or why it did not."""
-    pushed = [artifact["metadata"] for artifact in run.artifacts_of("tfx.PushedModel")]
-    return pushed_line(pushed[0] if pushed else {}, "nothing: the model was not blessed")
+    matrices = run.artifacts_of("system.ClassificationMetrics")
+    if not published or not matrices:
+        return "  published      nothing"
+    numbers = sum(isinstance(value, (int, float)) for value in published[0]["metadata"].values())  # not tfx_version
+    classes = len(matrices[0]["metadata"]["confusionMatrix"]["rows"])
+    return f"  published      system.Metrics ({numbers} values) and a {classes}x{classes} confusion matrix"
 
 
 def summary_lines(run: steps.Run, notes: list, seconds: float, submit_args: str) -> list:
     """The block the preflight ends with: what ran, the verdict, what stood in for Google Cloud, what next."""
     name = run.store.pipeline.name
-    cached = sum(1 for state in run.states.values() if state == "CACHED")
     python = python_command()
     return [
-        f"Preflight {run.run_id} of {name}: COMPLETE in {seconds:.1f} s "
-        f"({len(run.states)} tasks, {cached} from the cache)",
-        *_evaluation_lines(run),
-        _pushed_line(run),
+        *run_summary(open_store(run.store.path), name, seconds, run.run_id, kind="Preflight"),
+        _published_line(run),
         *(f"  stand-in       {note}" for note in notes),
         f"  store          {run.store.path}",
         f"  logs           {run.log_dir}",
@@ -131,7 +127,7 @@ def summary_lines(run: steps.Run, notes: list, seconds: float, submit_args: str)
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: prepares the job, runs every task and prints the summary; failures are one line."""
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
 
     def body() -> None:
         run, notes = prepare(args)
@@ -145,11 +141,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print("\n".join(summary_lines(run, notes, time.monotonic() - started, submit_args)))
 
-    return run_command("preflight", body)
-
-
-if __name__ == "__main__":
-    from console.quiet import quiet_libraries
-
-    quiet_libraries()  # compiling loads TensorFlow: its start-up notices are not the preflight's output
-    sys.exit(main())
+    return run_command(PROG, body, usage=(ConfigError,), failed=(steps.PreflightFailed,))

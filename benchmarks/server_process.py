@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -10,6 +9,7 @@ from typing import IO, Dict, List, Optional, Tuple
 
 import httpx
 
+from multiworker.launcher import free_ports
 from serving.versions import VARIABLES_DIR
 
 # Importing TensorFlow and loading the model take tens of seconds on a busy machine.
@@ -26,13 +26,6 @@ def copy_broken_version(source: str, destination: str) -> None:
         f.truncate(16)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
 class ServerProcess:
     """The REST server as a child process; a context manager that waits until it answers.
 
@@ -42,7 +35,7 @@ class ServerProcess:
     def __init__(self, serving_dir: str, model_name: str, log_path: str, extra_args: Optional[List[str]] = None):
         self.model_name = model_name
         self.log_path = log_path
-        self.port = free_port()
+        (self.port,) = free_ports(1)
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = [
             sys.executable,

@@ -2,8 +2,8 @@
 
 ``load(path)`` reads and validates a ``CloudConfig`` (the path defaults to
 ``$PIPELINE_CLOUD_CONFIG``; ``cloud.example.yaml`` documents every key). ``pipeline_config``
-turns it into the same ``PipelineConfig`` a local run uses, with gs:// paths, Dataflow Beam args
-and the stock baseline strategy; ``cloud.components.CloudComponents`` picks the Vertex
+turns it into the same ``PipelineConfig`` a local run uses, with gs:// paths and Dataflow Beam
+args; ``cloud.vertex.CloudComponents`` picks the Vertex
 Tuner, Trainer and Pusher from it. This module imports neither TFX nor TensorFlow, so
 ``cloud.submit`` starts quickly, and nothing here reads credentials.
 """
@@ -14,7 +14,7 @@ import re
 from typing import Any, Mapping
 
 from pipeline import config as config_lib
-from pipeline.facts import read_document
+from pipeline import facts
 
 ENV_VAR = "PIPELINE_CLOUD_CONFIG"
 # Where the Dockerfile puts the project inside the pipeline image; local paths into the project
@@ -23,10 +23,16 @@ IMAGE_PROJECT_ROOT = "/pipeline"
 # The newest TensorFlow prediction image google-cloud-aiplatform 1.165 lists.
 DEFAULT_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
 # Set from the cloud config's own keys, never from its `pipeline:` section.
-CLOUD_OWNED_FIELDS = ("data_root", "pipeline_root", "serving_dir", "metadata_path", "beam_args", "baseline_strategy",
-                      "trainer_workers")  # fmt: skip
-# The only baseline strategy the Kubeflow V2 compiler accepts (see config.BASELINE_STRATEGIES).
-CLOUD_BASELINE_STRATEGY = "latest_blessed"
+CLOUD_OWNED_FIELDS = (
+    "data_root",
+    "pipeline_root",
+    "serving_dir",
+    "metadata_path",
+    "log_dir",
+    "output_root",
+    "beam_args",
+    "trainer_workers",
+)
 # What KFP accepts as a pipeline name (tfx.orchestration.kubeflow.v2.pipeline_builder).
 PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
 
@@ -85,7 +91,7 @@ class CloudConfig:
     data_root: str
     image: str
     service_account: str = ""
-    # get_config's "dataset" and "quick", and any PipelineConfig field but CLOUD_OWNED_FIELDS.
+    # get_config's "preset" and "quick", and any PipelineConfig field but CLOUD_OWNED_FIELDS.
     pipeline: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     dataflow: bool = True
     dataflow_machine_type: str = "n1-standard-4"
@@ -141,8 +147,10 @@ def _build(cls, values: Any, section: str):
             raise CloudConfigError(f"{where}`{field.name}` is required")
     # Nested sections (the worker pools) are built the same way, named by their key.
     types = {field.name: field.type for field in dataclasses.fields(cls)}
-    values = {key: _build(types[key], value, key) if dataclasses.is_dataclass(types[key]) else value
-              for key, value in values.items()}  # fmt: skip
+    values = {
+        key: _build(types[key], value, key) if dataclasses.is_dataclass(types[key]) else value
+        for key, value in values.items()
+    }
     try:
         return cls(**values)
     except CloudConfigError as err:
@@ -154,7 +162,7 @@ def load(path: str | None = None) -> CloudConfig:
     path = path or os.environ.get(ENV_VAR)
     if not path:
         raise CloudConfigError(f"no cloud config: pass --cloud-config or set {ENV_VAR} (see cloud.example.yaml)")
-    values = read_document(path)
+    values = facts.read_document(path)
     try:
         return _build(CloudConfig, values, "")
     except CloudConfigError as err:
@@ -205,21 +213,19 @@ def _pipeline_settings(cloud: CloudConfig) -> dict:
 def pipeline_config(cloud: CloudConfig) -> config_lib.PipelineConfig:
     """The ``PipelineConfig`` of a cloud run: the ``pipeline:`` settings with the cloud's paths and Beam args."""
     settings = _pipeline_settings(cloud)
-    dataset, quick = settings.pop("dataset", "digits"), settings.pop("quick", False)
+    preset, quick = settings.pop("preset", "digits"), settings.pop("quick", False)
     config = config_lib.get_config(
-        dataset,
-        quick=quick,
-        **settings,
-        data_root=cloud.data_root,
-        pipeline_root=cloud.pipeline_root,
-        metadata_path="",  # Vertex AI and Kubeflow keep ML Metadata themselves
-        baseline_strategy=CLOUD_BASELINE_STRATEGY,
+        preset, quick=quick, **settings, data_root=cloud.data_root, pipeline_root=cloud.pipeline_root
     )
+    # The schema is read here, from this checkout, before its path moves into the image.
+    config = facts.complete(config)
     if not PIPELINE_NAME.fullmatch(config.pipeline_name):
         raise CloudConfigError(f"pipeline_name {config.pipeline_name!r} must match {PIPELINE_NAME.pattern}")
     return dataclasses.replace(
         config,
         serving_dir=cloud.gs_path("serving_dir", "serving", config.pipeline_name),
+        metadata_path="",  # Vertex AI and Kubeflow keep ML Metadata themselves
+        log_dir="",
         schema_path=image_path(config.schema_path) if config.schema_path else "",
         beam_args=dataflow_args(cloud) if cloud.dataflow else config.beam_args,
     )

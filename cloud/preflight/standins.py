@@ -13,7 +13,7 @@ import copy
 import json
 import os
 
-from cloud import config as cloud_lib
+from cloud import cloud_config as cloud_lib
 from pipeline.config import PROJECT_ROOT
 
 VERTEX_PUSHER = "tfx.extensions.google_cloud_ai_platform.pusher.executor.Executor"

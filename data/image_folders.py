@@ -14,7 +14,7 @@ from typing import Iterator, List, Sequence, Tuple
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from console.errors import UsageError
+from data import DataError
 from data.sources import LabeledImage
 
 MODES = {1: "L", 3: "RGB", 4: "RGBA"}
@@ -23,12 +23,12 @@ MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 def class_names(src: str) -> List[str]:
     """The class folders of ``src``, sorted; hidden folders are left out."""
     if not os.path.isdir(src):
-        raise UsageError(f"{src}: no such folder of class folders")
+        raise DataError(f"{src}: no such folder of class folders")
     names = sorted(
         name for name in os.listdir(src) if not name.startswith(".") and os.path.isdir(os.path.join(src, name))
     )
     if len(names) < 2:
-        raise UsageError(f"{src}: found {len(names)} class folder(s) {names}; a classifier needs at least two")
+        raise DataError(f"{src}: found {len(names)} class folder(s) {names}; a classifier needs at least two")
     return names
 
 
@@ -56,14 +56,14 @@ def images(
     """Every image of ``files`` (``image_files`` of ``src``); an unreadable one stops with its path, or with
     ``skip_bad`` is appended to ``skipped`` as (path, reason) and left out."""
     if len(image_shape) != 3 or image_shape[2] not in MODES or min(image_shape) < 1:
-        raise UsageError(f"--image-shape must be HEIGHT,WIDTH,CHANNELS with 1, 3 or 4 channels, got {image_shape}")
+        raise DataError(f"--image-shape must be HEIGHT,WIDTH,CHANNELS with 1, 3 or 4 channels, got {image_shape}")
     for relative, label in files:
         path = os.path.join(src, relative)
         try:
             image = load(path, image_shape)
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
             if not skip_bad:
-                raise UsageError(f"{path}: not a readable image ({err}); --skip-bad leaves such files out") from err
+                raise DataError(f"{path}: not a readable image ({err}); --skip-bad leaves such files out") from err
             skipped.append((relative, str(err)))
             continue
         yield LabeledImage(relative.replace(os.sep, "/"), image, label)

@@ -17,10 +17,10 @@ import ml_metadata as mlmd
 from google.protobuf import struct_pb2
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from inspection import layout as layout_lib
+from inspection import store_layout
 from inspection.records import plain_value
 
-KFP = layout_lib.KFP
+KFP = store_layout.KFP
 
 
 def to_value(value) -> pb.Value:
@@ -45,7 +45,7 @@ def from_value(value: pb.Value):
 def _runtime(artifact: pb.Artifact) -> dict:
     """An MLMD artifact as a runtime artifact: name (the id, as text), uri and metadata."""
     metadata = {
-        k: from_value(v) for k, v in artifact.custom_properties.items() if k not in layout_lib.KFP_ARTIFACT_KEYS
+        k: from_value(v) for k, v in artifact.custom_properties.items() if k not in store_layout.KFP_ARTIFACT_KEYS
     }
     return {"name": str(artifact.id), "uri": artifact.uri, "metadata": metadata}
 
@@ -144,9 +144,12 @@ class KfpStore:
 
     def cached_outputs(self, fingerprint: str):
         """The outputs of the newest COMPLETE step of this pipeline with ``fingerprint``, and its id; None if none."""
-        steps = [e for e in self.store.get_executions_by_context(self.pipeline.id)
-                 if e.last_known_state == pb.Execution.COMPLETE
-                 and e.custom_properties["cache_fingerprint"].string_value == fingerprint]  # fmt: skip
+        steps = [
+            e
+            for e in self.store.get_executions_by_context(self.pipeline.id)
+            if e.last_known_state == pb.Execution.COMPLETE
+            and e.custom_properties["cache_fingerprint"].string_value == fingerprint
+        ]
         if not steps:
             return None
         step = max(steps, key=lambda e: (e.create_time_since_epoch, e.id))

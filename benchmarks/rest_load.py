@@ -1,6 +1,6 @@
 """Benchmark (prints figures, asserts nothing): the REST server's throughput, latency and memory on loopback.
 
-    python -m benchmarks.serving --serving-dir outputs/serving/digits-convnet \\
+    python -m benchmarks.rest_load --serving-dir outputs/serving/digits-convnet \\
         [--requests 4000 --clients 4,16 --batch-sizes 1,32 --memory-requests 100000 --swaps 10]
 
 Copies the newest version in --serving-dir into a temporary serving folder and starts
@@ -14,7 +14,6 @@ and p99 latency of a request. Then the server's resident memory (RSS): before an
 and before and after as many versions that fail to load.
 """
 
-import argparse
 import base64
 import json
 import os
@@ -27,8 +26,9 @@ import time
 import httpx
 import numpy as np
 
+from benchmarks.server_process import ServerProcess, copy_broken_version
+from cli.parsing import Parser
 from serving import versions
-from serving.process import ServerProcess, copy_broken_version
 
 MODEL_NAME = "bench"
 WARMUP_REQUESTS = 200
@@ -126,8 +126,11 @@ def print_memory(server: ServerProcess, image_shape, args, source: str, serving_
             copy_broken_version(source, os.path.join(serving_dir, str(broken)))
             wait_for_state(server, broken, "END")
 
-    print_rss(server, f"{args.memory_requests} requests:",
-              lambda: run_load(url, request_body(image_shape, 1), args.memory_requests, max(args.clients)))  # fmt: skip
+    print_rss(
+        server,
+        f"{args.memory_requests} requests:",
+        lambda: run_load(url, request_body(image_shape, 1), args.memory_requests, max(args.clients)),
+    )
     print_rss(server, f"{args.swaps} hot swaps:    ", swap)
     print_rss(server, f"{args.swaps} failed loads: ", fail)
 
@@ -150,16 +153,21 @@ def measure(args, source: str, version: int, batching: bool) -> None:
     print(f"  server log: {log_path}")
 
 
-def main(argv=None) -> int:
-    """Prints the figures for the newest version in --serving-dir, with batching on and then off."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> Parser:
+    """Every flag of ``python -m benchmarks.rest_load``."""
+    parser = Parser("benchmarks.rest_load", __doc__)
     parser.add_argument("--serving-dir", required=True, help="the Pusher's folder of <version>/ SavedModels")
     parser.add_argument("--requests", type=int, default=4000, help="per batch size and client count")
     parser.add_argument("--clients", default="4,16", help="comma-separated counts of concurrent client threads")
     parser.add_argument("--batch-sizes", default="1,32", help="comma-separated instances per request")
     parser.add_argument("--memory-requests", type=int, default=100_000, help="requests between two RSS readings")
     parser.add_argument("--swaps", type=int, default=10, help="hot swaps (and failed loads) between two RSS readings")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Prints the figures for the newest version in --serving-dir, with batching on and then off."""
+    args = build_parser().parse_args(argv)
     args.clients = [int(count) for count in args.clients.split(",")]
     args.batch_sizes = [int(size) for size in args.batch_sizes.split(",")]
     found = versions.list_versions(args.serving_dir)

@@ -1,9 +1,9 @@
 """The preflight's run: every task of a compiled job in dependency order, as KFP's driver and launcher run them.
 
-A container task gets its ExecutorInput (cloud/launcher.py), runs its pre-cache-check driver if it
+A container task gets its ExecutorInput (cloud/preflight/executor_input.py), runs its pre-cache-check driver if it
 has one, is looked up in the cache by KFP's key and otherwise runs its executor's command; a
-resolver or importer task is answered from the store (cloud/queries.py). Every step is recorded in
-the run's KFP-layout store (cloud/kfp_store.py). ``cloud/preflight.py`` prepares the job and prints.
+resolver or importer task is answered from the store (cloud/preflight/queries.py). Every step is recorded in
+the run's KFP-layout store (cloud/preflight/kfp_store.py). ``cloud/preflight.py`` prepares the job and prints.
 """
 
 import dataclasses
@@ -11,12 +11,11 @@ import json
 import os
 import time
 
-from cloud import kfp_store as store_lib
-from cloud import launcher, queries
-from console.errors import CommandFailed
+from cloud.preflight import executor_input, queries
+from cloud.preflight import kfp_store as store_lib
 
 
-class PreflightFailed(CommandFailed):
+class PreflightFailed(RuntimeError):
     """A task failed, or asks for something the preflight cannot stand in for; the message names it."""
 
 
@@ -61,9 +60,11 @@ def _driver(name: str, pre: dict, invocation: dict, values: dict, log: str) -> d
     Returns the parameter values the cache key covers; the driver's artifact metadata goes into
     the outputs the executor gets, as the service updates the task's artifacts.
     """
-    status = launcher.run_process(launcher.command_line(pre, invocation), log)
+    status = executor_input.run_process(executor_input.command_line(pre, invocation), log)
     if status:
-        raise PreflightFailed(f"task {name} (its driver) failed: {launcher.failure_line(log, status)} (log: {log})")
+        raise PreflightFailed(
+            f"task {name} (its driver) failed: {executor_input.failure_line(log, status)} (log: {log})"
+        )
     with open(invocation["outputs"]["outputFile"]) as f:
         written = json.load(f)
     for key, update in written.get("artifacts", {}).items():
@@ -74,13 +75,13 @@ def _driver(name: str, pre: dict, invocation: dict, values: dict, log: str) -> d
 
 def container_step(run: Run, name: str, task: dict, component: dict, container: dict) -> tuple:
     """Runs one container task, or takes its outputs from the cache; returns (state, outputs)."""
-    inputs = launcher.input_artifacts(task, component, run.outputs)
-    values = launcher.parameters(task, run.parameter_values)
-    invocation = launcher.executor_input(component, inputs, values, os.path.join(run.root, name))
+    inputs = executor_input.input_artifacts(task, component, run.outputs)
+    values = executor_input.parameters(task, run.parameter_values)
+    invocation = executor_input.executor_input(component, inputs, values, os.path.join(run.root, name))
     log = os.path.join(run.log_dir, f"{name}.log")
     pre = container.get("lifecycle", {}).get("preCacheCheck")
     keyed = _driver(name, pre, invocation, values, log) if pre else values
-    key = launcher.cache_key(container, component, keyed, inputs)
+    key = executor_input.cache_key(container, component, keyed, inputs)
     types = queries.output_types(component)
     properties = {"image": container.get("image", ""), "cache_fingerprint": key}
     execution = run.store.start_step(name, store_lib.KFP.container_execution, inputs, keyed, properties)
@@ -88,11 +89,11 @@ def container_step(run: Run, name: str, task: dict, component: dict, container: 
     if hit:
         outputs, original = hit
         return "CACHED", run.store.end_step(execution, "CACHED", outputs, types, cached_execution_id=str(original))
-    status = launcher.run_process(launcher.command_line(container, invocation), log)
+    status = executor_input.run_process(executor_input.command_line(container, invocation), log)
     if status:
         run.store.end_step(execution, "FAILED", {}, types)
-        raise PreflightFailed(f"task {name} failed: {launcher.failure_line(log, status)} (log: {log})")
-    return "COMPLETE", run.store.end_step(execution, "COMPLETE", launcher.read_output(invocation), types)
+        raise PreflightFailed(f"task {name} failed: {executor_input.failure_line(log, status)} (log: {log})")
+    return "COMPLETE", run.store.end_step(execution, "COMPLETE", executor_input.read_output(invocation), types)
 
 
 def run_task(run: Run, name: str) -> tuple:
@@ -102,7 +103,7 @@ def run_task(run: Run, name: str) -> tuple:
     component = spec["components"][task["componentRef"]["name"]]
     executor = spec["deploymentSpec"]["executors"][component["executorLabel"]]
     if "resolver" in executor:
-        inputs = launcher.input_artifacts(task, component, run.outputs)
+        inputs = executor_input.input_artifacts(task, component, run.outputs)
         return "RESOLVED", queries.resolve(run.store, executor["resolver"], inputs)
     if "importer" in executor:
         types = queries.output_types(component)
@@ -122,7 +123,7 @@ def _resolved(outputs: dict) -> str:
 def execute(run: Run) -> None:
     """Runs every task in dependency order, a line as each starts and ends; ``PreflightFailed`` on a failure."""
     run.store.start_run(run.run_id, run.root, run.parameter_values)
-    for name in launcher.task_order(run.job["pipelineSpec"]):
+    for name in executor_input.task_order(run.job["pipelineSpec"]):
         print(f"  {name} ...", flush=True)
         started = time.monotonic()
         try:

@@ -1,1 +1,0 @@
-"""What the project's commands print: one-line errors with documented exit codes."""
