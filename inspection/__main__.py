@@ -6,6 +6,6 @@ from cli.quiet import quiet_libraries
 
 quiet_libraries()  # before anything loads TensorFlow
 
-from inspection import cli  # noqa: E402
+from inspection import command_line  # noqa: E402
 
-sys.exit(cli.main())
+sys.exit(command_line.main())

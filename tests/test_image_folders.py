@@ -20,6 +20,7 @@ from data import prepare
 from data.layout import CLASSES_FILE, MARKER
 from inspection import history
 from inspection.store import open_store
+from pipeline import facts
 from pipeline.flags import parse_args
 from serving import predict as predict_cli
 from serving import versions
@@ -105,7 +106,7 @@ def trained(folder, tmp_path_factory):
         "--use-schema-gen",
         MULTI_PROCESSING,
     ]
-    config = parse_args(flags)
+    config = facts.complete(parse_args(flags))  # what the run uses: the shape and classes data.prepare wrote
     assert local_runner.main(flags) == 0
     store = open_store(config.metadata_path)
     return types.SimpleNamespace(config=config, store=store, run=history.latest_run(store, "shapes"))

@@ -492,8 +492,8 @@ CLI_MISTAKES = [
     pytest.param(lambda d, t: ["--json-instances", str(t)], "a folder, not a file", id="instances-folder"),
     pytest.param(lambda d, t: ["--json-instances", str(t / "none.json")], "no such file", id="no-file"),
     pytest.param(lambda d, t: ["--json-instances", str(t / "latin1.json")], "not UTF-8 text", id="not-utf8"),
-    pytest.param(lambda d, t: ["--batch-size", "0"], "--batch-size must be at least 1, got 0", id="batch-0"),
-    pytest.param(lambda d, t: ["--batch-size", "-1"], "--batch-size must be at least 1, got -1", id="batch-negative"),
+    pytest.param(lambda d, t: ["--batch-size", "0"], "--batch-size must lie in [1, 65536], got 0", id="batch-0"),
+    pytest.param(lambda d, t: ["--batch-size", "-1"], "--batch-size must lie in [1, 65536]", id="batch-negative"),
     pytest.param(lambda d, t: ["--model-dir", d], "cannot load the SavedModel", id="corrupted-model"),
     pytest.param(lambda d, t: ["--model-dir", str(t / "unicode")], "no model version there", id="unicode-version"),
 ]
