@@ -9,6 +9,8 @@ SERVING_DIR ?= $(OUTPUT_ROOT)/serving/digits-convnet
 MODEL_NAME ?= digits
 UV_VERSION := 0.13.9
 FLAGS ?=
+# Where `make compile` and `make preflight` aim the job: vertex (Vertex AI Pipelines) or kfp (Kubeflow Pipelines 2).
+TARGET ?= vertex
 
 .PHONY: run test lint format data bench bench-peer bench-scale bench-serve lock schema compile preflight check-serving-tf notebooks clean tensorboard serve
 
@@ -67,7 +69,8 @@ schema: $(STAMP)
 # Compiles the pipeline for Vertex AI / Kubeflow Pipelines into $(OUTPUT_ROOT)/compiled/pipeline.json.
 # CLOUD_CONFIG: a file like cloud.example.yaml (default: $$PIPELINE_CLOUD_CONFIG).
 compile: $(STAMP)
-	$(PY) kubeflow_v2_runner.py --output $(OUTPUT_ROOT)/compiled/pipeline.json $(if $(CLOUD_CONFIG),--cloud-config $(CLOUD_CONFIG))
+	$(PY) kubeflow_v2_runner.py --output $(OUTPUT_ROOT)/compiled/pipeline.json --target $(TARGET) \
+		$(if $(CLOUD_CONFIG),--cloud-config $(CLOUD_CONFIG))
 
 # Runs what `cloud.submit` would send, task by task on this machine (TFX's container entrypoint per
 # task; Vertex Training, Dataflow and the endpoint stand in locally) on the prepared digits, under
@@ -75,7 +78,7 @@ compile: $(STAMP)
 PREFLIGHT_DATA ?= $(OUTPUT_ROOT)/data/digits
 preflight: $(STAMP) data
 	$(PY) -m cloud.preflight --output-root $(OUTPUT_ROOT) --param data_root=$(abspath $(PREFLIGHT_DATA)) \
-		$(if $(CLOUD_CONFIG),--cloud-config $(CLOUD_CONFIG)) $(FLAGS)
+		--target $(TARGET) $(if $(CLOUD_CONFIG),--cloud-config $(CLOUD_CONFIG)) $(FLAGS)
 
 # Loads the newest model in SERVING_DIR with the TensorFlow of the Vertex AI serving image the cloud
 # config proposes (tf2-cpu.2-15: TensorFlow 2.15), installed alone in .venv-serving-tf, and checks that

@@ -11,4 +11,7 @@ import sys
 from cloud.compiler import main
 
 if __name__ == "__main__":
+    from cli.quiet import quiet_libraries
+
+    quiet_libraries()  # TFX's imports warn about this Python and CUDA: not the compile's output
     sys.exit(main())

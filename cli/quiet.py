@@ -11,7 +11,11 @@ import warnings
 
 
 def quiet_libraries() -> None:
-    """TensorFlow's C++ logger to errors only, no FutureWarnings, and the ``tensorflow`` logger to errors."""
+    """TensorFlow's C++ logger to errors only, no FutureWarnings, and the ``tensorflow`` and ``absl`` loggers to errors.
+
+    absl's is where TFT warns about Keras 2 and TFX about its runners (BUILD_NOTES.md, "Warnings you can ignore").
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.simplefilter("ignore", FutureWarning)
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    for name in ("tensorflow", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)

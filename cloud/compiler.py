@@ -15,14 +15,21 @@ has been checked. Exit status: 0 compiled, 2 a bad flag or cloud config (cli/err
 import json
 import os
 import re
+import tempfile
 
 from cli.errors import run_command
 from cli.parsing import Parser
 from cloud import cloud_config as cloud_lib
+from cloud import kfp_check
 from pipeline.config import DEFAULT_OUTPUT_ROOT, OUTPUT_ROOT_ENV, ConfigError
 
 OUTPUT_NAME = "pipeline.json"
 PROG = "kubeflow_v2_runner.py"
+VERTEX, KFP = "vertex", "kfp"
+TARGETS = (VERTEX, KFP)
+# The module every TFX step runs in the image, and the wrapper that a Kubeflow Pipelines step runs instead.
+TFX_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
+KFP_ENTRYPOINT = "cloud.kfp_entrypoint"
 
 
 def default_output(output_root: str | None = None) -> str:
@@ -43,10 +50,12 @@ def runtime_parameters(pipeline) -> dict:
     }
 
 
-def compile_pipeline(cloud: cloud_lib.CloudConfig, output_path: str) -> dict:
-    """Writes the pipeline job for ``cloud`` to ``output_path`` and returns it as a dict.
+def compile_pipeline(cloud: cloud_lib.CloudConfig, output_path: str, target: str = VERTEX) -> dict:
+    """Writes the pipeline job for ``cloud`` and ``target`` to ``output_path`` and returns it as a dict.
 
-    Raises ``cloud_lib.CloudConfigError`` (a ``ConfigError``) before compiling when the config is wrong.
+    Raises ``cloud_lib.CloudConfigError`` (a ``ConfigError``) before compiling when the config is wrong,
+    and ``kfp_check.KfpIncompatible`` (also one) for a job Kubeflow Pipelines would refuse: nothing is
+    written then.
     """
     config = cloud_lib.pipeline_config(cloud)
     # TFX takes seconds to import: a wrong config has failed before this point.
@@ -58,16 +67,53 @@ def compile_pipeline(cloud: cloud_lib.CloudConfig, output_path: str) -> dict:
 
     pipeline = dag.create_pipeline(config, factory=CloudComponents(cloud))
     with_code_check(pipeline)
-    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        # Schema 2.1 (typed parameters) is what KFP 2 backends expect; Vertex AI reads both.
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-            default_image=cloud.image, use_pipeline_spec_2_1=True
-        ),
-        output_dir=os.path.dirname(os.path.abspath(output_path)),
-        output_filename=os.path.basename(output_path),
-    )
-    # Runtime parameters' defaults go into the job's runtimeConfig: the spec only declares their types.
-    return runner.run(pipeline, parameter_values=runtime_parameters(pipeline))
+    with tempfile.TemporaryDirectory() as folder:
+        runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+            # Schema 2.1 (typed parameters) is the only one KFP 2 backends take; Vertex AI reads both.
+            config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+                default_image=cloud.image, use_pipeline_spec_2_1=True
+            ),
+            output_dir=folder,
+            output_filename=OUTPUT_NAME,
+        )
+        # Runtime parameters' defaults go into the job's runtimeConfig: the spec only declares their types.
+        job = for_target(runner.run(pipeline, parameter_values=runtime_parameters(pipeline)), target)
+    if target == KFP:
+        kfp_check.check(job)
+    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
+    with open(output_path, "w") as f:
+        json.dump(job, f, indent=2, sort_keys=True)
+    return job
+
+
+def tasks(spec: dict):
+    """Every ``(name, task)`` of a pipeline spec's DAGs, the root's and any nested DAG component's."""
+    dags = [spec["root"]["dag"]] + [c["dag"] for c in spec.get("components", {}).values() if "dag" in c]
+    for dag in dags:
+        yield from dag.get("tasks", {}).items()
+
+
+def for_target(job: dict, target: str) -> dict:
+    """``job`` made ready for ``target``: never-cached steps, and on KFP the image's entrypoint wrapper.
+
+    TFX compiles one caching option for every step, so the DAG's ``NEVER_CACHED`` steps get theirs
+    turned off here. On Kubeflow Pipelines each container step runs ``cloud.kfp_entrypoint``, which
+    puts back what KFP's launcher leaves out of the ExecutorInput before TFX's own entrypoint runs
+    (BUILD_NOTES.md, "Kubeflow Pipelines 2").
+    """
+    from pipeline.dag import NEVER_CACHED
+
+    job = json.loads(json.dumps(job))
+    spec = job["pipelineSpec"]
+    for name, task in tasks(spec):
+        if name in NEVER_CACHED:
+            task["cachingOptions"] = {"enableCache": False}
+    if target == KFP:
+        for executor in spec["deploymentSpec"]["executors"].values():
+            container = executor.get("container", {})
+            if container.get("command", [])[-1:] == [TFX_ENTRYPOINT]:
+                container["command"] = [*container["command"][:-1], KFP_ENTRYPOINT]
+    return job
 
 
 def reroot(job: dict, pipeline_root: str) -> dict:
@@ -111,6 +157,9 @@ def build_parser() -> Parser:
     parser = Parser(PROG, __doc__)
     parser.add_argument("--cloud-config", help=f"the cloud config, YAML or JSON (default ${cloud_lib.ENV_VAR})")
     parser.add_argument("--output", default=default_output(), help="where the compiled pipeline job goes")
+    parser.add_argument(
+        "--target", choices=TARGETS, default=VERTEX, help="Vertex AI Pipelines, or open-source Kubeflow Pipelines 2"
+    )
     return parser
 
 
@@ -119,7 +168,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> None:
-        job = compile_pipeline(cloud_lib.load(args.cloud_config), args.output)
+        job = compile_pipeline(cloud_lib.load(args.cloud_config), args.output, args.target)
         name, parameters = job["pipelineSpec"]["pipelineInfo"]["name"], job["runtimeConfig"].get("parameterValues", {})
         print(f"pipeline {name}: compiled to {args.output} (runtime parameters: {', '.join(parameters)})")
 

@@ -11,15 +11,23 @@ the same image as the Vertex Training job it submits. ``with_code_check`` swaps 
 
 import importlib
 import json
+import os
 
 from tfx.components.trainer import executor as trainer_executor
 from tfx.components.transform import executor as transform_executor
 from tfx.components.tuner import executor as tuner_executor
 from tfx.dsl.components.base import executor_spec
+from tfx.extensions.google_cloud_ai_platform.pusher import executor as vertex_pusher_executor
 from tfx.extensions.google_cloud_ai_platform.trainer import executor as vertex_trainer_executor
 from tfx.extensions.google_cloud_ai_platform.tuner import executor as vertex_tuner_executor
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils
 
+from pipeline import baseline
 from pipeline.fingerprint import code_version
+
+# The Vertex Pusher's custom_config key for the versioned folder it also copies each pushed model to.
+SERVING_DIR_KEY = "serving_dir"
 
 
 class CodeVersionError(RuntimeError):
@@ -90,6 +98,33 @@ class VertexTrainer(_CodeChecked, vertex_trainer_executor.GenericExecutor):
     """TFX's Trainer that trains on Vertex Training, after the code check."""
 
     FUNCTION_KEY = "run_fn"
+
+
+class VertexPusher(vertex_pusher_executor.Executor):
+    """TFX's Pusher to a Vertex AI endpoint that pushes a model once and keeps a copy in the serving folder.
+
+    The copy, ``<serving_dir>/<pushed version>/``, is what ``BaselineFinder`` reads, so a run with an
+    endpoint finds its baseline as every other run does; a model already the newest copy is not
+    deployed again.
+    """
+
+    def Do(self, input_dict, output_dict, exec_properties):  # noqa: N802  (TFX's name)
+        """Deploys (unless already pushed), then copies the pushed model under the serving folder."""
+        custom_config = json.loads(exec_properties.get("custom_config") or "{}")
+        serving_dir = custom_config[SERVING_DIR_KEY]
+        model_push = artifact_utils.get_single_instance(output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        model = self.GetModelPath(input_dict)
+        if self.CheckBlessing(input_dict):
+            version = baseline.already_pushed(model, serving_dir)
+            if version is not None:
+                self._MarkPushed(
+                    model_push, pushed_destination=os.path.join(serving_dir, version), pushed_version=version
+                )
+                return
+        super().Do(input_dict, output_dict, exec_properties)
+        if model_push.get_int_custom_property("pushed") == 1:
+            version = model_push.get_string_custom_property("pushed_version")
+            io_utils.copy_dir(model, os.path.join(serving_dir, version))
 
 
 # TFX's executor -> the checked one that replaces it in a cloud pipeline.

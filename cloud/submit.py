@@ -17,22 +17,23 @@ GOOGLE_APPLICATION_CREDENTIALS), looked up only when sending. Exit status: 0 sub
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import tempfile
 from typing import Sequence
 
-import yaml
-
 from cli.errors import run_command
 from cli.parsing import Parser, boolean
 from cloud import cloud_config as cloud_lib
-from cloud import compiler
+from cloud import compiler, data_version, kfp_check, kfp_client
+from data.layout import DATA_FINGERPRINT
 from pipeline.config import ConfigError
 
 PROG = "cloud.submit"
-TARGETS = ("vertex", "kfp")
+# What --dry-run shows for the fingerprint of a gs:// data root, which is listed only when a run is sent.
+LISTED_WHEN_SENT = "(listed from data_root when sent)"
 # Runtime parameter types as the compiled spec names them (schema 2.1, and 2.0's legacy names).
 PARAMETER_TYPES = {"STRING": str, "NUMBER_INTEGER": int, "INT": int, "NUMBER_DOUBLE": float, "DOUBLE": float}
 
@@ -85,6 +86,8 @@ def run_job(args: argparse.Namespace, job: dict) -> dict:
 
 def build_request(args: argparse.Namespace, cloud: cloud_lib.CloudConfig, job: dict) -> dict:
     """Everything that would be sent for ``job`` (after ``run_job``), as plain JSON values (what --dry-run prints)."""
+    if args.target == compiler.KFP:
+        kfp_check.check(job)  # nothing goes up that the backend would refuse
     request = {
         "target": args.target,
         "display_name": job.get("displayName") or job["pipelineSpec"]["pipelineInfo"]["name"],
@@ -92,12 +95,13 @@ def build_request(args: argparse.Namespace, cloud: cloud_lib.CloudConfig, job: d
         "pipeline_root": job["runtimeConfig"]["gcsOutputDirectory"],
         # TensorBoard logs, backups, the default serving folder, Dataflow's temp: they follow the root.
         "paths_under_root": compiler.rooted_paths(job),
-        "parameter_values": parameter_values(job, args.param),
+        # data_fingerprint is listed from a gs:// data root when the request is sent (send).
+        "parameter_values": with_data_fingerprint(parameter_values(job, args.param), list_cloud=False),
         # None keeps each task's compiled caching option.
         "enable_caching": args.cache,
         "experiment": args.experiment,
     }
-    if args.target == "vertex":
+    if args.target == compiler.VERTEX:
         request.update(project=cloud.project, location=cloud.region, service_account=cloud.service_account or None)
     else:
         host = args.host or cloud.kfp_host
@@ -105,6 +109,19 @@ def build_request(args: argparse.Namespace, cloud: cloud_lib.CloudConfig, job: d
             raise ConfigError("--target kfp needs --host or kfp_host in the cloud config")
         request.update(host=host)
     return request
+
+
+def with_data_fingerprint(values: dict, list_cloud: bool) -> dict:
+    """``values`` with ``data_fingerprint`` taken from what ``data_root`` holds now, unless given.
+
+    Listing a ``gs://`` root needs credentials, so a dry run says it would be listed instead.
+    """
+    if values.get(DATA_FINGERPRINT) not in ("", LISTED_WHEN_SENT) or "data_root" not in values:
+        return values
+    root = values["data_root"]
+    if root.startswith(data_version.GS) and not list_cloud:
+        return {**values, DATA_FINGERPRINT: LISTED_WHEN_SENT}
+    return {**values, DATA_FINGERPRINT: data_version.fingerprint(root)}
 
 
 def submit_vertex(request: dict, job: dict) -> str:
@@ -128,41 +145,17 @@ def submit_vertex(request: dict, job: dict) -> str:
     return pipeline_job.resource_name
 
 
-def submit_kfp(request: dict, job: dict) -> str:
-    """Starts a run on the KFP endpoint and returns its run id.
-
-    The KFP client reads a YAML PipelineSpec, not TFX's PipelineJob JSON, and does not read that
-    JSON's runtimeConfig: the spec goes to a temporary YAML file and every parameter value is sent.
-    """
-    import kfp
-
-    with tempfile.TemporaryDirectory() as folder:
-        package = os.path.join(folder, "pipeline.yaml")
-        with open(package, "w") as f:
-            yaml.safe_dump(job["pipelineSpec"], f, sort_keys=True)
-        result = kfp.Client(host=request["host"]).create_run_from_pipeline_package(
-            package,
-            arguments=request["parameter_values"],
-            run_name=request["display_name"],
-            experiment_name=request["experiment"],
-            pipeline_root=request["pipeline_root"] or None,
-            enable_caching=request["enable_caching"],
-        )
-    return result.run_id
-
-
-def send(request: dict, job: dict) -> str:
-    """Sends ``request``; failures to reach or authenticate become a ``SubmitError`` with one line."""
-    # Imported here, not at the top: aiplatform alone takes seconds, and --dry-run needs none of it.
+@contextlib.contextmanager
+def reaching(service: str):
+    """Failures to reach or authenticate with ``service`` become a ``SubmitError`` with one line."""
+    # Imported here, not at the top: they take seconds, and --dry-run needs none of them.
     import google.auth.exceptions
     import urllib3.exceptions
     from google.api_core import exceptions as api_exceptions
     from kfp_server_api.exceptions import ApiException
 
     try:
-        if request["target"] == "vertex":
-            return "Vertex AI pipeline job " + submit_vertex(request, job)
-        return f"Kubeflow Pipelines run {submit_kfp(request, job)} on {request['host']}"
+        yield
     except google.auth.exceptions.DefaultCredentialsError as err:
         raise SubmitError(
             "no Google Cloud credentials: run `gcloud auth application-default login` or set "
@@ -171,11 +164,31 @@ def send(request: dict, job: dict) -> str:
     except google.auth.exceptions.GoogleAuthError as err:
         raise SubmitError(f"Google Cloud authentication failed: {_one_line(err)}") from err
     except api_exceptions.GoogleAPIError as err:
-        raise SubmitError(f"Vertex AI refused the job: {_one_line(err)}") from err
+        raise SubmitError(f"{service} refused the request: {_one_line(err)}") from err
     except (urllib3.exceptions.HTTPError, OSError) as err:
-        raise SubmitError(f"cannot reach {request.get('host', 'Vertex AI')}: {_one_line(err)}") from err
+        raise SubmitError(f"cannot reach {service}: {_one_line(err)}") from err
     except ApiException as err:
-        raise SubmitError(f"Kubeflow Pipelines refused the run: {_one_line(err)}") from err
+        raise SubmitError(f"{service} refused the run ({err.status}): {_api_message(err)}") from err
+
+
+def _api_message(err) -> str:
+    """What KFP's API server said in its error body (``{"error": ..., "message": ...}``), else the whole error."""
+    try:
+        body = json.loads(err.body or "")
+    except (TypeError, ValueError):
+        return _one_line(err)
+    return _one_line(body.get("message") or body.get("error") or err) if isinstance(body, dict) else _one_line(err)
+
+
+def send(request: dict, job: dict) -> str:
+    """Fingerprints the data, then sends ``request``; failures become a ``SubmitError`` with one line."""
+    with reaching("Cloud Storage"):
+        request = {**request, "parameter_values": with_data_fingerprint(request["parameter_values"], list_cloud=True)}
+    if request["target"] == compiler.VERTEX:
+        with reaching("Vertex AI"):
+            return "Vertex AI pipeline job " + submit_vertex(request, job)
+    with reaching(f"Kubeflow Pipelines at {request['host']}"):
+        return f"Kubeflow Pipelines run {kfp_client.start_run(request, job)} on {request['host']}"
 
 
 def _one_line(err: BaseException) -> str:
@@ -188,7 +201,9 @@ def build_parser() -> Parser:
     parser = Parser(PROG, __doc__)
     parser.add_argument("--cloud-config", help=f"the cloud config, YAML or JSON (default ${cloud_lib.ENV_VAR})")
     parser.add_argument("--spec", default=compiler.default_output(), help="the compiled pipeline job")
-    parser.add_argument("--target", choices=TARGETS, default="vertex", help="Vertex AI Pipelines or a KFP 2 backend")
+    parser.add_argument(
+        "--target", choices=compiler.TARGETS, default=compiler.VERTEX, help="Vertex AI Pipelines or a KFP 2 backend"
+    )
     parser.add_argument("--host", help="the KFP endpoint (default: kfp_host in the cloud config)")
     parser.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="a runtime parameter's value (repeatable)"

@@ -4,9 +4,11 @@ Kept apart from cloud/cloud_config.py, which imports no TFX, so that submitting 
 """
 
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 from tfx.extensions.google_cloud_ai_platform.tuner.executor import TUNING_ARGS_KEY
 
 from cloud.cloud_config import CloudConfig, training_job
+from cloud.executors import SERVING_DIR_KEY, VertexPusher
 from pipeline.factory import ComponentFactory
 
 CLOUD_AI = tfx.extensions.google_cloud_ai_platform
@@ -18,8 +20,6 @@ class CloudComponents(ComponentFactory):
     Each falls back to the stock component when the cloud config turns it off (``vertex_training:
     false``, no ``endpoint``); that component then runs inside its own pipeline step.
     """
-
-    baseline_strategy = "latest_blessed"
 
     def __init__(self, cloud: CloudConfig):
         self.cloud = cloud
@@ -54,7 +54,11 @@ class CloudComponents(ComponentFactory):
         )
 
     def pusher(self, model, model_blessing, serving_dir: str):
-        """TFX's Vertex Pusher to ``endpoint`` (created when missing); without one, the stock Pusher to gs://."""
+        """TFX's Vertex Pusher to ``endpoint`` (created when missing), keeping a copy in ``serving_dir``.
+
+        Without an endpoint, the local factory's Pusher to ``serving_dir`` on gs://. With one, the copy
+        is what ``BaselineFinder`` reads, so the baseline is found the same way (cloud.executors.VertexPusher).
+        """
         if not self.cloud.endpoint:
             return super().pusher(model, model_blessing, serving_dir)
         serving_args = {
@@ -65,5 +69,8 @@ class CloudComponents(ComponentFactory):
         custom_config = {
             **self.vertex_keys(CLOUD_AI.SERVING_ARGS_KEY, serving_args),
             CLOUD_AI.VERTEX_CONTAINER_IMAGE_URI_KEY: self.cloud.serving_image,
+            SERVING_DIR_KEY: serving_dir,
         }
-        return CLOUD_AI.Pusher(model=model, model_blessing=model_blessing, custom_config=custom_config)
+        pusher = CLOUD_AI.Pusher(model=model, model_blessing=model_blessing, custom_config=custom_config)
+        pusher.executor_spec = executor_spec.ExecutorClassSpec(VertexPusher)
+        return pusher

@@ -20,6 +20,9 @@ MARKER = "prepared.json"
 # The class names, index = label, next to the records (image-folder sources): the pipeline
 # carries them into the served model, whose metadata and predict CLI then name each class.
 CLASSES_FILE = "classes.json"
+# The runtime parameter that carries a fingerprint of a cloud run's data root into ImportExampleGen's
+# cache key (pipeline/example_gen.py, cloud/data_version.py).
+DATA_FINGERPRINT = "data_fingerprint"
 
 
 def input_patterns(predefined_splits: bool) -> dict:

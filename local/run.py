@@ -54,13 +54,27 @@ def check(config: PipelineConfig) -> PipelineConfig:
 
 
 def run(config: PipelineConfig) -> None:
-    """Runs ``create_pipeline(config)`` to completion with TFX's LocalDagRunner; raises on failure."""
+    """Runs ``create_pipeline(config)`` to completion with TFX's LocalDagRunner; raises on failure.
+
+    The DAG's ``NEVER_CACHED`` nodes get caching turned off in the compiled IR, which TFX's DSL has
+    no per-node setting for; the tfx CLI, which only records the DSL, gets the pipeline itself.
+    """
     from tfx import v1 as tfx
+    from tfx.dsl.compiler import compiler
 
     from pipeline import dag
 
     metadata = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
-    tfx.orchestration.LocalDagRunner().run(dag.create_pipeline(config, metadata))
+    pipeline = dag.create_pipeline(config, metadata)
+    runner = tfx.orchestration.LocalDagRunner()
+    if in_tfx_cli():
+        runner.run(pipeline)  # the CLI only records the DSL here; `tfx run create` runs the file again
+        return
+    ir = compiler.Compiler().compile(pipeline)
+    for node in ir.nodes:
+        if node.pipeline_node.node_info.id in dag.NEVER_CACHED:
+            node.pipeline_node.execution_options.caching_options.enable_cache = False
+    runner.run_with_ir(ir)
 
 
 def failure(err: Exception, log_path: str) -> PipelineError:
@@ -132,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = check(flags.from_flags(args))
         with exclusive_run(config.metadata_path, config.pipeline_name):
             if in_tfx_cli():
-                run(config)  # the CLI only records the DSL here; `tfx run create` runs the file again
+                run(config)
             else:
                 run_with_console(config, [word for word in words if word != "--verbose"], verbose)
 

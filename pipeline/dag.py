@@ -10,12 +10,14 @@ from typing import NamedTuple
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
-from data.layout import EVAL, SPLITS, TEST, TRAIN, input_patterns
+from data.layout import DATA_FINGERPRINT, EVAL, SPLITS, TEST, TRAIN, input_patterns
 from models import features
 from models.settings import TrainingSettings, TransformSettings, TuningSettings, select
 from pipeline import baseline, facts
 from pipeline.config import PipelineConfig
+from pipeline.example_gen import ImportExampleGen
 from pipeline.factory import ComponentFactory
 from pipeline.fingerprint import code_version
 from pipeline.gate import AnomaliesGate
@@ -26,11 +28,13 @@ PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 TUNER_FN = "models.tuning.tuner_fn"
 RUN_FN = "models.training.run_fn"
 HYPERPARAMETERS_RESOLVER = "latest_hyperparameters_resolver"
+# Nodes every runner runs afresh each time, whatever their inputs: the baseline must be what is served now.
+NEVER_CACHED = (baseline.FINDER_ID,)
 LOCAL = ComponentFactory()
 
 
 class DataStage(NamedTuple):
-    example_gen: tfx.components.ImportExampleGen
+    example_gen: ImportExampleGen
     statistics_gen: tfx.components.StatisticsGen
     schema_gen: object  # ImportSchemaGen or SchemaGen
     example_validator: tfx.components.ExampleValidator
@@ -44,7 +48,7 @@ class TrainingStage(NamedTuple):
 
 
 class EvaluationStage(NamedTuple):
-    resolver: tfx.dsl.Resolver
+    finder: object  # BaselineFinder: the model served now, copied for the Evaluator
     evaluator: tfx.components.Evaluator
     pusher: tfx.components.Pusher
     metrics: object  # MetricsPublisher: the verdict as system.Metrics for the KFP UI and Vertex AI
@@ -138,10 +142,11 @@ def example_gen_configs(config: PipelineConfig) -> tuple:
 def data_stage(config: PipelineConfig, factory: ComponentFactory = LOCAL) -> DataStage:
     """Ingest into train / eval / test (a reproducible hash split on the key), describe, validate and gate."""
     input_config, output_config = example_gen_configs(config)
-    example_gen = tfx.components.ImportExampleGen(
+    example_gen = ImportExampleGen(
         input_base=factory.parameter("data_root", config.data_root),
         input_config=input_config,
         output_config=output_config,
+        data_fingerprint=factory.parameter(DATA_FINGERPRINT, ""),
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if config.use_schema_gen:
@@ -198,18 +203,19 @@ def training_stage(config: PipelineConfig, data: DataStage, factory: ComponentFa
 def evaluation_stage(
     config: PipelineConfig, data: DataStage, training: TrainingStage, factory: ComponentFactory = LOCAL
 ) -> EvaluationStage:
-    """Evaluate on the test split against the latest blessed model, push only a blessed one, publish the verdict."""
-    resolver = baseline.resolver(factory.baseline_strategy, training.trainer.outputs["model"])
+    """Evaluate on the test split against the model served now, push only a blessed one, publish the verdict."""
+    finder = baseline.BaselineFinder(serving_dir=config.serving_dir).with_id(baseline.FINDER_ID)
     evaluator = tfx.components.Evaluator(
         examples=data.example_gen.outputs["examples"],
         model=training.trainer.outputs["model"],
-        baseline_model=resolver.outputs[baseline.MODEL],
+        baseline_model=finder.outputs["baseline"],
         eval_config=eval_config(config),
         example_splits=[TEST],
     )
+    evaluator.executor_spec = executor_spec.BeamExecutorSpec(baseline.BaselineEvaluator)
     pusher = factory.pusher(training.trainer.outputs["model"], evaluator.outputs["blessing"], config.serving_dir)
     metrics = MetricsPublisher(evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"])
-    return EvaluationStage(resolver, evaluator, pusher, metrics)
+    return EvaluationStage(finder, evaluator, pusher, metrics)
 
 
 def create_pipeline(

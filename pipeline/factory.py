@@ -6,14 +6,13 @@ swaps in Vertex Training, a Vertex endpoint and runtime parameters. The DAG is t
 """
 
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
+
+from pipeline.baseline import PushOnce
 
 
 class ComponentFactory:
     """Builds the platform-dependent components with TFX's stock, in-process classes."""
-
-    # How the Evaluator's baseline is resolved (pipeline/baseline.py): leaving the candidate out keeps
-    # a re-run cached; Vertex AI's compiler accepts only TFX's stock "latest_blessed".
-    baseline_strategy = "latest_blessed_other"
 
     def parameter(self, name: str, value):
         """The value a component gets for ``name``: fixed here; a platform may make it settable per run."""
@@ -28,11 +27,13 @@ class ComponentFactory:
         return tfx.components.Trainer(**kwargs)
 
     def pusher(self, model: tfx.dsl.Channel, model_blessing: tfx.dsl.Channel, serving_dir: str):
-        """The Pusher: copies a blessed model into a new version folder under ``serving_dir``."""
-        return tfx.components.Pusher(
+        """The Pusher: copies a blessed model into a new version folder under ``serving_dir``, once."""
+        pusher = tfx.components.Pusher(
             model=model,
             model_blessing=model_blessing,
             push_destination=tfx.proto.PushDestination(
                 filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)
             ),
         )
+        pusher.executor_spec = executor_spec.ExecutorClassSpec(PushOnce)
+        return pusher

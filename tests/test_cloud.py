@@ -24,7 +24,6 @@ from pipeline import config as config_lib
 
 BIN = os.path.dirname(sys.executable)
 RUNNER = os.path.join(config_lib.PROJECT_ROOT, "kubeflow_v2_runner.py")
-RESOLVER_ID = "latest_blessed_model_resolver"
 TRAINER = "cloud.executors.VertexTrainer"
 CLOUD = {
     **CLOUD_BASE,
@@ -115,26 +114,13 @@ def test_the_compiled_job_parses_strictly_into_kfp_protos(compiled):
 
 
 def compiled_edges(spec: pipeline_spec_pb2.PipelineSpec) -> dict:
-    """Each compiled task's upstream tasks, with KFP's two baseline query tasks folded into one node."""
-
-    def node(task: str) -> str:
-        return RESOLVER_ID if task.startswith(RESOLVER_ID + "-") else task
-
-    edges = {}
-    for name, task in spec.root.dag.tasks.items():
-        edges.setdefault(node(name), set()).update({node(t) for t in task.dependent_tasks} - {node(name)})
-    return edges
+    """Each compiled task's upstream tasks."""
+    return {name: set(task.dependent_tasks) for name, task in spec.root.dag.tasks.items()}
 
 
 def local_edges(pipeline) -> dict:
-    """Each node's upstream nodes in a local pipeline; the resolver's are those the cloud's has.
-
-    Locally the resolver also reads the candidate model, to leave it out (pipeline/baseline.py);
-    the stock strategy the cloud needs reads only the store, so there it depends on nothing.
-    """
-    edges = {c.id: {u.id for u in c.upstream_nodes} for c in pipeline.components}
-    assert edges[RESOLVER_ID] == {"Trainer"}
-    return {**edges, RESOLVER_ID: set()}
+    """Each node's upstream nodes in a local pipeline."""
+    return {c.id: {u.id for u in c.upstream_nodes} for c in pipeline.components}
 
 
 def test_tasks_and_dependencies_are_the_local_pipelines(compiled):
@@ -155,7 +141,7 @@ def test_other_tuning_modes_compile_to_the_local_dag_too(compiled, tmp_path, tun
 def test_every_executor_runs_the_configured_image(compiled):
     executors = json_format.MessageToDict(compiled.spec.deployment_spec)["executors"]
     containers = {name: e["container"] for name, e in executors.items() if "container" in e}
-    assert len(containers) == len(compiled.local.components) - 1  # all but the resolver's queries
+    assert len(containers) == len(compiled.local.components)  # no resolver: the baseline is a container step
     assert {c["image"] for c in containers.values()} == {CLOUD["image"]}
     schema_file = compiled.spec.root.dag.tasks["ImportSchemaGen"].inputs.parameters["schema_file"]
     # The Dockerfile copies schema/ to IMAGE_PROJECT_ROOT, where the step reads the curated schema.
@@ -167,7 +153,7 @@ def test_data_root_is_a_runtime_parameter(compiled):
     assert root_parameters["data_root"].parameter_type == pipeline_spec_pb2.ParameterType.STRING
     example_gen = compiled.spec.root.dag.tasks["ImportExampleGen"].inputs.parameters["input_base"]
     assert example_gen.component_input_parameter == "data_root"
-    assert compiled.job["runtimeConfig"]["parameterValues"] == {"data_root": CLOUD["data_root"]}
+    assert compiled.job["runtimeConfig"]["parameterValues"] == {"data_root": CLOUD["data_root"], "data_fingerprint": ""}
 
 
 def test_dataflow_args_reach_every_beam_powered_component(compiled):
@@ -216,7 +202,11 @@ def test_the_pusher_deploys_to_the_configured_vertex_endpoint(compiled):
     pusher = task_config(compiled.spec, "Pusher")
     assert pusher[cloud_ai.SERVING_ARGS_KEY]["endpoint_name"] == CLOUD["endpoint"]
     assert pusher[cloud_ai.VERTEX_REGION_KEY] == CLOUD["region"]
-    assert "google_cloud_ai_platform.pusher" in " ".join(executor(compiled.spec, "Pusher")["container"]["args"])
+    # TFX's Vertex Pusher, which also keeps a copy where the baseline is found.
+    assert "--executor_class_path cloud.executors.VertexPusher" in " ".join(
+        executor(compiled.spec, "Pusher")["container"]["args"]
+    )
+    assert pusher["serving_dir"] == f"{CLOUD['pipeline_root']}/serving/digits-convnet"
 
 
 def test_without_endpoint_or_vertex_training_the_stock_components_remain(compiled):
@@ -292,13 +282,16 @@ def test_submit_dry_run_prints_the_request_with_typed_overrides(compiled, tmp_pa
     args = ["--cloud-config", cloud_config_path, "--spec", str(spec), "--dry-run"]
     assert submit.main([*args, "--param", "data_root=gs://test-bucket/data/mnist"]) == 0
     request = json.loads(capsys.readouterr().out)
-    assert request["parameter_values"] == {"data_root": "gs://test-bucket/data/mnist"}
+    assert request["parameter_values"] == {
+        "data_root": "gs://test-bucket/data/mnist",
+        "data_fingerprint": submit.LISTED_WHEN_SENT,  # listing the bucket takes credentials
+    }
     assert (request["project"], request["location"]) == (CLOUD["project"], CLOUD["region"])
     assert request["service_account"] == CLOUD["service_account"]
     assert submit.main([*args, "--target", "kfp"]) == 0
     assert json.loads(capsys.readouterr().out)["host"] == CLOUD["kfp_host"]
     assert submit.main([*args, "--param", "epochs=3"]) == 2
-    assert "expected NAME=VALUE with NAME one of ['data_root']" in capsys.readouterr().err
+    assert "expected NAME=VALUE with NAME one of ['data_fingerprint', 'data_root']" in capsys.readouterr().err
 
 
 def test_submit_without_credentials_or_reachable_host_fails_in_one_line(
@@ -314,9 +307,12 @@ def test_submit_without_credentials_or_reachable_host_fails_in_one_line(
     assert submit.main(args) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("cloud.submit: error: no Google Cloud credentials"), err
-    assert submit.main([*args, "--target", "kfp"]) == 1
+    # A given fingerprint needs no listing of the gs:// data root: the KFP host itself is what fails.
+    assert submit.main([*args, "--target", "kfp", "--param", "data_fingerprint=abc"]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"cloud.submit: error: cannot reach {CLOUD['kfp_host']}"), err
+    assert err.count("\n") == 1 and err.startswith(
+        f"cloud.submit: error: cannot reach Kubeflow Pipelines at {CLOUD['kfp_host']}"
+    ), err
 
 
 def test_tfx_cli_compiles_for_vertex(cli_run):

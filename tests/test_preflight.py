@@ -1,45 +1,38 @@
-"""``python -m cloud.preflight``: the compiled Vertex AI / Kubeflow job, run task by task on this machine.
+"""``python -m cloud.preflight``: the compiled job, run task by task on this machine as Vertex AI or KFP 2 runs it.
 
-One module-scoped fixture compiles a cloud config that uses every Google Cloud service (Vertex
-Training for a parallel Tuner and a two-replica Trainer, Dataflow, a Vertex endpoint) and runs its
-preflight twice on the 8x8 digits; the broken-spec tests then reuse that store's cache, so only the
-broken task runs. Every task runs through TFX's own v2 container entrypoint, in its own process.
+Two module fixtures on the 8x8 digits. ``vertex`` compiles a cloud config that uses every Google
+Cloud service (Vertex Training for a parallel Tuner and a two-replica Trainer, Dataflow, a Vertex
+endpoint) and runs it once as Vertex AI does. ``kfp`` compiles for Kubeflow Pipelines 2 and runs it
+three times as KFP's backend does (no pre-cache-check driver, untyped inputs, its cache key and
+ML Metadata layout): the first run pushes with no baseline, the second is evaluated against the
+first's pushed model, the third follows new data files. Every task runs in its own process.
 """
 
 import contextlib
 import io
 import json
 import os
+import shutil
 import types
 
 import pytest
 from conftest import CLOUD_BASE
 
-from cloud import compiler, preflight
+from cloud import compiler
+from cloud.preflight import main as preflight
 from cloud.preflight import standins
 from data import prepare
+from data.layout import DATA_FINGERPRINT
 from inspection import command_line, history
 from inspection.store import open_store
 from pipeline import evaluation
 
 PIPELINE = "digits-convnet"
-CLOUD = {
-    **CLOUD_BASE,
-    "trainer_replicas": 2,
-    "tuner_parallel_trials": 2,
-    "endpoint": "digits-test",
-}
-STEPS_BEFORE_EVALUATION = [
-    "ImportExampleGen",
-    "ImportSchemaGen",
-    "StatisticsGen",
-    "ExampleValidator",
-    "AnomaliesGate",
-    "Transform",
-    "Tuner",
-    "Trainer",
-]
-STEPS_AFTER = ["Evaluator", "MetricsPublisher", "Pusher"]
+VERTEX_CLOUD = {**CLOUD_BASE, "trainer_replicas": 2, "tuner_parallel_trials": 2, "endpoint": "digits-test"}
+DATA_STAGE = ["ImportExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "AnomaliesGate"]
+TRAINING = ["Transform", "Tuner", "Trainer"]
+EVALUATION = ["BaselineFinder", "Evaluator", "MetricsPublisher", "Pusher"]
+EVERY_STEP = DATA_STAGE + TRAINING + EVALUATION
 
 
 def invoke(argv: list) -> types.SimpleNamespace:
@@ -52,70 +45,92 @@ def invoke(argv: list) -> types.SimpleNamespace:
     return types.SimpleNamespace(code=code, out=out.getvalue(), err=err.getvalue(), run_id=run_id)
 
 
-@pytest.fixture(scope="module")
-def preflights(tmp_path_factory):
-    """Two preflights of the same compiled job on the digits, in one output root; each one's result."""
-    root = tmp_path_factory.mktemp("preflight")
+def preflight_root(tmp_path_factory, name: str, cloud: dict) -> types.SimpleNamespace:
+    root = tmp_path_factory.mktemp(name)
     data = str(root / "data")
     prepare.prepare("digits", data)
     config = root / "cloud.json"
-    config.write_text(json.dumps(CLOUD))
+    config.write_text(json.dumps(cloud))
     argv = ["--cloud-config", str(config), "--output-root", str(root), "--param", f"data_root={data}"]
-    first, second = invoke(argv), invoke(argv)
-    folder = root / "preflight" / PIPELINE
-    with open(folder / "pipeline.json") as f:
+    return types.SimpleNamespace(root=root, data=data, argv=argv, folder=root / "preflight" / PIPELINE)
+
+
+def opened(place: types.SimpleNamespace, runs: list) -> types.SimpleNamespace:
+    with open(place.folder / "pipeline.json") as f:
         job = json.load(f)
-    store = open_store(str(folder / "metadata.db"))
-    return types.SimpleNamespace(root=root, data=data, folder=folder, job=job, store=store, first=first, second=second)
+    return types.SimpleNamespace(**vars(place), job=job, store=open_store(str(place.folder / "metadata.db")), runs=runs)
 
 
-def run_states(store, run_id: str) -> dict:
+@pytest.fixture(scope="module")
+def vertex(tmp_path_factory):
+    """One preflight of the job compiled for Vertex AI."""
+    place = preflight_root(tmp_path_factory, "vertex", VERTEX_CLOUD)
+    return opened(place, [invoke(place.argv)])
+
+
+@pytest.fixture(scope="module")
+def kfp(tmp_path_factory):
+    """Three preflights of the job compiled for Kubeflow Pipelines 2; new data files before the third."""
+    place = preflight_root(tmp_path_factory, "kfp", CLOUD_BASE)
+    argv = [*place.argv, "--target", "kfp"]
+    first, second = invoke(argv), invoke(argv)
+    (shard,) = [name for name in os.listdir(place.data) if name.endswith(".tfrecord")]
+    shutil.copy(os.path.join(place.data, shard), os.path.join(place.data, "more-" + shard))
+    return opened(place, [first, second, invoke(argv)])
+
+
+def run_states(place, run_id: str) -> dict:
     """Each recorded step of a run, by task name, with its final state."""
-    return history.get_run(store, PIPELINE, run_id).states()
+    return history.get_run(place.store, PIPELINE, run_id).states()
 
 
-def task_output(preflights, run_id: str, task: str, key: str) -> dict:
-    """A task's output artifact ``key`` as its ExecutorOutput file (what KFP's launcher reads) has it."""
-    path = preflights.folder / "root" / PIPELINE / run_id / task / "executor_output.json"
-    with open(path) as f:
-        return json.load(f)["artifacts"][key]["artifacts"][0]
+def parameters(place, run_id: str, task: str) -> dict:
+    """The parameter values a task's step was recorded with (KFP's ``inputs``), by name."""
+    ids = [e.id for e in history.get_run(place.store, PIPELINE, run_id).executions]
+    for execution in place.store.get_executions_by_id(ids):
+        if execution.custom_properties["task_name"].string_value == task:
+            inputs = execution.custom_properties["inputs"].struct_value
+            return {key: inputs[key] for key in inputs}
+    raise AssertionError(f"no {task} in run {run_id}")
 
 
-def test_the_first_preflight_runs_every_task_blesses_and_pushes_locally(preflights):
-    first = preflights.first
-    assert first.code == 0, first.err
-    tasks = preflights.job["pipelineSpec"]["root"]["dag"]["tasks"]
-    assert len(tasks) == 13
-    for task in tasks:  # a line for each task's end, in dependency order
-        state = "RESOLVED" if task.startswith("latest_blessed_model_resolver") else "COMPLETE"
-        assert f"\n  {task} {state} in " in first.out
-    assert "latest_blessed_model_resolver-model-resolver RESOLVED in 0.0 s: nothing" in first.out
-    assert run_states(preflights.store, first.run_id) == dict.fromkeys(
-        STEPS_BEFORE_EVALUATION + STEPS_AFTER, "COMPLETE"
-    )
-    assert "  blessed        yes" in first.out
-    pushed = task_output(preflights, first.run_id, "Pusher", "pushed_model")["metadata"]
-    assert pushed["pushed"] == 1 and pushed["pushed_destination"].startswith(str(preflights.folder / "serving"))
-    assert os.path.isfile(os.path.join(pushed["pushed_destination"], "saved_model.pb"))
-    assert f"  pushed         version {pushed['pushed_version']} to {pushed['pushed_destination']}" in first.out
+def task_output(place, run_id: str, task: str, key: str) -> dict:
+    """A task's output artifact ``key`` as recorded in the run's store (what the next step gets)."""
+    for artifact in history.run_artifacts(place.store, PIPELINE, run_id):
+        if artifact.node == task and artifact.key == key:
+            return {"uri": artifact.uri, "metadata": artifact.properties}
+    raise AssertionError(f"{task} has no output {key} in run {run_id}")
 
 
-def test_what_needs_google_cloud_runs_in_the_step_and_nothing_else_changes(preflights):
-    out = preflights.first.out
+def test_the_vertex_preflight_runs_every_task_blesses_and_pushes_locally(vertex):
+    [run] = vertex.runs
+    assert run.code == 0, run.err
+    tasks = vertex.job["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert sorted(tasks) == sorted(EVERY_STEP)
+    for task in tasks:  # a line for each task's end
+        assert f"\n  {task} COMPLETE in " in run.out
+    assert run_states(vertex, run.run_id) == dict.fromkeys(EVERY_STEP, "COMPLETE")
+    assert "  test accuracy " in run.out and "(no baseline yet)" in run.out and "  blessed        yes" in run.out
+    pushed = task_output(vertex, run.run_id, "Pusher", "pushed_model")["metadata"]
+    assert pushed["pushed"] == 1 and os.path.isfile(os.path.join(pushed["pushed_destination"], "saved_model.pb"))
+    assert f"  pushed         version {pushed['pushed_version']} to {pushed['pushed_destination']}" in run.out
+    # Vertex AI runs ImportExampleGen's driver, which fingerprints the input files into its parameters.
+    assert parameters(vertex, run.run_id, "ImportExampleGen")["input_fingerprint"].startswith("split:")
+
+
+def test_what_needs_google_cloud_runs_in_the_step_and_nothing_else_changes(vertex):
+    out = vertex.runs[0].out
     assert "stand-in       Tuner: Vertex Training -> runs in its step (cloud.executors.Tuner)" in out
     assert "stand-in       Trainer: Vertex Training -> runs in its step (cloud.executors.Trainer)" in out
-    assert f"Pusher: pushes to {preflights.folder / 'serving'} instead of the endpoint, in its step" in out
+    served = vertex.folder / "root" / "serving" / PIPELINE  # the endpoint's copy, moved with the root
+    assert f"Pusher: pushes to {served} instead of the endpoint, in its step" in out
     assert "stand-in       Dataflow -> Beam's DirectRunner in the step: " in out
-    compiled = compiler.reroot(preflights.job, str(preflights.folder / "root"))
-    local, _ = standins.stand_in(compiled, str(preflights.folder / "serving"))
+    compiled = compiler.reroot(vertex.job, str(vertex.folder / "root"))
+    local, _ = standins.stand_in(compiled, str(vertex.folder / "serving"))
     executors = compiled["pipelineSpec"]["deploymentSpec"]["executors"]
     for label, executor in local["pipelineSpec"]["deploymentSpec"]["executors"].items():
-        if "container" not in executor:
-            assert executor == executors[label]  # the resolver queries, as compiled
-            continue
         container, original = executor["container"], executors[label]["container"]
         assert (container["command"], container["image"]) == (original["command"], original["image"])
-        # The compiled flags, the executor class switched only where the work would leave the machine.
         flags, beam = standins.split_args(original["args"])
         assert "--runner=DataflowRunner" in beam
         assert container["args"] == [flags[0], standins.IN_STEP.get(flags[1], (flags[1],))[0], *flags[2:]]
@@ -126,68 +141,111 @@ def test_what_needs_google_cloud_runs_in_the_step_and_nothing_else_changes(prefl
         assert changed == {"Pusher": {"push_destination"}, "ImportSchemaGen": {"schema_file"}}.get(name, set())
 
 
-def test_compile_time_paths_follow_the_pipeline_root(preflights):
-    compiled = json.dumps(preflights.job["pipelineSpec"])
-    for path in ("Tuner/tensorboard", "Trainer/backup", "tmp"):  # TensorBoard, backups, Dataflow's temp
-        assert f"{CLOUD['pipeline_root']}/{path}" in compiled
-    # What the steps got, as recorded: the paths under the local root (one left on gs:// would fail them).
-    executions = {e.custom_properties["task_name"].string_value: e for e in preflights.store.get_executions()}
-    local_root = str(preflights.folder / "root")
+def test_compile_time_paths_follow_the_pipeline_root(vertex):
+    compiled = json.dumps(vertex.job["pipelineSpec"])
+    for path in ("Tuner/tensorboard", "Trainer/backup", "tmp", f"serving/{PIPELINE}"):
+        assert f"{CLOUD_BASE['pipeline_root']}/{path}" in compiled
+    executions = {e.custom_properties["task_name"].string_value: e for e in vertex.store.get_executions()}
+    local_root = str(vertex.folder / "root")
     for task, key, path in (
         ("Tuner", "tensorboard_dir", "Tuner/tensorboard"),
         ("Trainer", "checkpoint_dir", "Trainer/backup"),
     ):
         custom_config = executions[task].custom_properties["inputs"].struct_value["custom_config"]
         assert json.loads(custom_config)[key] == f"{local_root}/{path}"
+    assert (
+        parameters(vertex, vertex.runs[0].run_id, "BaselineFinder")["serving_dir"] == f"{local_root}/serving/{PIPELINE}"
+    )
     assert os.listdir(os.path.join(local_root, "Tuner", "tensorboard"))  # the trials' logs
 
 
-def test_the_published_metrics_hold_the_evaluation(preflights):
-    run_id = preflights.first.run_id
-    metrics = task_output(preflights, run_id, "MetricsPublisher", "metrics")["metadata"]
-    evaluation_uri = task_output(preflights, run_id, "Evaluator", "evaluation")["uri"]
-    candidate, baseline = evaluation.read_evaluation(evaluation_uri)
+def test_the_published_metrics_hold_the_evaluation(vertex):
+    run_id = vertex.runs[0].run_id
+    metrics = task_output(vertex, run_id, "MetricsPublisher", "metrics")["metadata"]
+    candidate, baseline = evaluation.read_evaluation(task_output(vertex, run_id, "Evaluator", "evaluation")["uri"])
     assert baseline is None and "baseline_accuracy" not in metrics
     assert metrics["accuracy"] == pytest.approx(candidate["overall"]["sparse_categorical_accuracy"])
-    assert metrics["example_count"] == candidate["overall"]["example_count"] == 170
-    assert metrics["blessed"] == 1.0
+    assert metrics["example_count"] == candidate["overall"]["example_count"] == 170 and metrics["blessed"] == 1.0
     for label in range(10):
-        assert metrics[f"accuracy_class_{label}"] == pytest.approx(
-            candidate["by_label"][label]["sparse_categorical_accuracy"]
-        )
-    matrix = task_output(preflights, run_id, "MetricsPublisher", "classification")["metadata"]["confusionMatrix"]
+        by_label = candidate["by_label"][label]["sparse_categorical_accuracy"]
+        assert metrics[f"accuracy_class_{label}"] == pytest.approx(by_label)
+    matrix = task_output(vertex, run_id, "MetricsPublisher", "classification")["metadata"]["confusionMatrix"]
+    matrix = matrix.get("struct", matrix)  # KFP keeps a map under "struct"
     assert [spec["displayName"] for spec in matrix["annotationSpecs"]] == [str(label) for label in range(10)]
     assert sum(sum(row["row"]) for row in matrix["rows"]) == 170
     correct = sum(row["row"][i] for i, row in enumerate(matrix["rows"]))
     assert correct / 170 == pytest.approx(metrics["accuracy"])
-    outputs = preflights.job["pipelineSpec"]["components"]["MetricsPublisher"]["outputDefinitions"]["artifacts"]
-    assert outputs["metrics"]["artifactType"]["instanceSchema"].startswith("title: system.Metrics\n")
 
 
-def test_the_second_preflight_takes_the_first_runs_blessed_model_as_baseline(preflights):
-    first, second = preflights.first, preflights.second
+def test_kfp_runs_without_the_driver_and_records_its_own_logs_output(kfp):
+    first = kfp.runs[0]
+    assert first.code == 0, first.err
+    assert run_states(kfp, first.run_id) == dict.fromkeys(EVERY_STEP, "COMPLETE")
+    assert "(no baseline yet)" in first.out and "  blessed        yes" in first.out
+    assert "input_fingerprint" not in parameters(kfp, first.run_id, "ImportExampleGen")  # no preCacheCheck on KFP
+    logs = task_output(kfp, first.run_id, "Trainer", "executor-logs")
+    assert os.path.getsize(logs["uri"]) > 0  # KFP's launcher keeps each step's output
+    # Each step ran the image's entrypoint wrapper (the compiled command) in a task folder of KFP's layout.
+    trainer = task_output(kfp, first.run_id, "Trainer", "model")["uri"]
+    assert os.path.relpath(trainer, kfp.folder / "root").split(os.sep)[:2] == [PIPELINE, first.run_id]
+    assert len(os.path.relpath(trainer, kfp.folder / "root").split(os.sep)) == 5  # <run>/<task>/<uuid>/<key>
+
+
+def test_the_second_kfp_run_is_evaluated_against_the_first_runs_pushed_model(kfp):
+    first, second = kfp.runs[0], kfp.runs[1]
     assert second.code == 0, second.err
-    expected = {**dict.fromkeys(STEPS_BEFORE_EVALUATION, "CACHED"), **dict.fromkeys(STEPS_AFTER, "COMPLETE")}
-    assert run_states(preflights.store, second.run_id) == expected
-    model = task_output(preflights, first.run_id, "Evaluator", "blessing")["metadata"]["current_model_id"]
-    assert f"latest_blessed_model_resolver-model-resolver RESOLVED in 0.0 s: model {model}" in second.out
-    blessing = task_output(preflights, second.run_id, "Evaluator", "blessing")["metadata"]
-    assert blessing["baseline_model_id"] == blessing["current_model_id"] == model  # the stock strategy's cached model
-    metrics = task_output(preflights, second.run_id, "MetricsPublisher", "metrics")["metadata"]
-    assert metrics["baseline_accuracy"] == pytest.approx(metrics["accuracy"])
+    expected = {**dict.fromkeys(DATA_STAGE + TRAINING, "CACHED"), **dict.fromkeys(EVALUATION, "COMPLETE")}
+    assert run_states(kfp, second.run_id) == expected
+    pushed = task_output(kfp, first.run_id, "Pusher", "pushed_model")["metadata"]
+    found = task_output(kfp, second.run_id, "BaselineFinder", "baseline")["metadata"]
+    assert found["found"] == 1 and found["pushed_version"] == pushed["pushed_version"]
+    metrics = task_output(kfp, second.run_id, "MetricsPublisher", "metrics")["metadata"]
+    assert f"(baseline {metrics['baseline_accuracy']:.4f})" in second.out
+    assert metrics["baseline_accuracy"] == pytest.approx(metrics["accuracy"])  # the same, cached model
+    # Pushed once: the second run names the version the first one pushed.
+    again = task_output(kfp, second.run_id, "Pusher", "pushed_model")["metadata"]
+    assert again["pushed_version"] == pushed["pushed_version"]
+    # The serving folder holds the first run's version and the third's (new data), none of the second's.
+    third = task_output(kfp, kfp.runs[2].run_id, "Pusher", "pushed_model")["metadata"]
+    versions = {pushed["pushed_version"], third["pushed_version"]}
+    assert len(versions) == 2 and set(os.listdir(os.path.dirname(pushed["pushed_destination"]))) == versions
 
 
-def test_inspect_reads_the_preflight_store_in_kfps_layout(preflights, capsys):
-    store = ["--metadata-path", str(preflights.folder / "metadata.db"), "--pipeline-name", PIPELINE]
-    assert command_line.main(["metrics", "--run", preflights.first.run_id, "--json", *store]) == 0
+def test_new_data_files_rerun_importexamplegen_and_everything_after_it_on_kfp(kfp):
+    second, third = kfp.runs[1], kfp.runs[2]
+    assert third.code == 0, third.err
+    # Everything downstream of the examples runs again; the imported schema does not depend on them.
+    assert run_states(kfp, third.run_id) == {**dict.fromkeys(EVERY_STEP, "COMPLETE"), "ImportSchemaGen": "CACHED"}
+
+    fingerprints = [parameters(kfp, run.run_id, "ImportExampleGen")[DATA_FINGERPRINT] for run in (second, third)]
+    assert fingerprints[0] and fingerprints[0] != fingerprints[1]
+    counts = task_output(kfp, third.run_id, "MetricsPublisher", "metrics")["metadata"]["example_count"]
+    assert counts > 170  # the copied file's examples are in the new splits
+
+
+def test_inspect_reads_the_preflight_store_in_kfps_layout(kfp, capsys):
+    store = ["--metadata-path", str(kfp.folder / "metadata.db"), "--pipeline-name", PIPELINE]
+    assert command_line.main(["metrics", "--run", kfp.runs[1].run_id, "--json", *store]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["blessing"]["blessed"] and data["metrics"]["split"] == "test"
     assert data["published"]["accuracy"] == pytest.approx(data["metrics"]["overall"]["sparse_categorical_accuracy"])
+    assert data["metrics"]["baseline"] is not None
 
 
-def broken_spec(preflights, tmp_path, task: str, key: str, change) -> str:
+def test_tfxs_own_entrypoint_fails_where_kfps_launcher_runs_it(kfp, tmp_path):
+    job = json.loads(json.dumps(kfp.job))
+    for executor in job["pipelineSpec"]["deploymentSpec"]["executors"].values():
+        executor["container"]["command"] = ["python", "-m", compiler.TFX_ENTRYPOINT]
+    spec = tmp_path / "pipeline.json"
+    spec.write_text(json.dumps(job))
+    argv = ["--spec", str(spec), "--target", "kfp", "--output-root", str(tmp_path)]
+    result = invoke([*argv, "--param", f"data_root={kfp.data}"])
+    assert result.code == 1 and "ImportError: Could not import system.Artifact" in result.err, result.err
+
+
+def broken_spec(place, tmp_path, task: str, key: str, change) -> str:
     """The compiled job with one parameter of ``task`` changed by ``change``, as a file."""
-    job = json.loads(json.dumps(preflights.job))
+    job = json.loads(json.dumps(place.job))
     parameter = job["pipelineSpec"]["root"]["dag"]["tasks"][task]["inputs"]["parameters"][key]["runtimeValue"]
     parameter["constant"] = change(parameter["constant"])
     path = tmp_path / "pipeline.json"
@@ -195,26 +253,20 @@ def broken_spec(preflights, tmp_path, task: str, key: str, change) -> str:
     return str(path)
 
 
-def preflight_spec(preflights, spec: str) -> types.SimpleNamespace:
-    return invoke(["--spec", spec, "--output-root", str(preflights.root), "--param", f"data_root={preflights.data}"])
-
-
-def test_a_module_that_does_not_import_fails_the_preflight_naming_the_task(preflights, tmp_path):
-    spec = broken_spec(
-        preflights, tmp_path, "Transform", "preprocessing_fn", lambda _: "models.missing.preprocessing_fn"
-    )
-    result = preflight_spec(preflights, spec)
+def test_a_module_that_does_not_import_fails_the_preflight_naming_the_task(vertex, tmp_path):
+    spec = broken_spec(vertex, tmp_path, "Transform", "preprocessing_fn", lambda _: "models.missing.preprocessing_fn")
+    result = invoke(["--spec", spec, "--output-root", str(vertex.root), "--param", f"data_root={vertex.data}"])
     assert result.code == 1 and result.err.count("\n") == 1
     assert result.err.startswith(
         "cloud.preflight: error: task Transform failed: ModuleNotFoundError: No module named 'models.missing' (log: "
     ), result.err
-    assert run_states(preflights.store, result.run_id)["Transform"] == "FAILED"
+    assert run_states(vertex, result.run_id)["Transform"] == "FAILED"
 
 
-def test_a_job_that_would_still_reach_google_cloud_is_refused_before_anything_runs(preflights):
-    result = invoke(["--spec", str(preflights.folder / "pipeline.json"), "--output-root", str(preflights.root)])
+def test_a_job_that_would_still_reach_google_cloud_is_refused_before_anything_runs(vertex):
+    result = invoke(["--spec", str(vertex.folder / "pipeline.json"), "--output-root", str(vertex.root)])
     assert result.code == 2 and result.out == ""
     assert result.err == (
-        f"cloud.preflight: error: runtime parameter data_root is {CLOUD['data_root']}, on Google Cloud Storage, "
+        f"cloud.preflight: error: runtime parameter data_root is {CLOUD_BASE['data_root']}, on Google Cloud Storage, "
         "which the preflight does not reach: give a local copy (--param NAME=DIR for a runtime parameter)\n"
     )

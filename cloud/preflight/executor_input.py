@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -19,6 +20,9 @@ from cloud.preflight.queries import UnsupportedSpec
 from pipeline.config import PROJECT_ROOT
 
 OUTPUT_FILE = "executor_output.json"
+# What KFP's launcher adds to every step's outputs, and the type its driver gives an upstream artifact.
+EXECUTOR_LOGS, LOGS_TITLE = "executor-logs", "system.Artifact"
+KFP_INPUT_TYPE = {"instanceSchema": ""}
 WHOLE_INPUT = "{{$}}"
 DOCKERFILE = os.path.join(PROJECT_ROOT, "Dockerfile")
 
@@ -56,8 +60,12 @@ def parameters(task: dict, runtime_values: dict) -> dict:
     return values
 
 
-def input_artifacts(task: dict, component: dict, outputs: dict) -> dict:
-    """The step's input artifacts, ``{key: [runtime artifact]}``, from what each producing step recorded."""
+def input_artifacts(task: dict, component: dict, outputs: dict, kfp: bool = False) -> dict:
+    """The step's input artifacts, ``{key: [runtime artifact]}``, from what each producing step recorded.
+
+    Vertex AI types each as its component declares; KFP's driver reads them back from ML Metadata
+    with an empty schema (``backend/src/v2/metadata/client.go``, ``GetOutputArtifactsByExecutionId``).
+    """
     declared = component.get("inputDefinitions", {}).get("artifacts", {})
     inputs = {}
     for key, channel in task.get("inputs", {}).get("artifacts", {}).items():
@@ -65,18 +73,26 @@ def input_artifacts(task: dict, component: dict, outputs: dict) -> dict:
             raise UnsupportedSpec(f"input artifact {key} comes from {sorted(channel)}")
         source = channel["taskOutputArtifact"]
         items = outputs[source["producerTask"]][source["outputArtifactKey"]]
-        inputs[key] = [{**item, "type": declared[key]["artifactType"]} for item in items]
+        kind = KFP_INPUT_TYPE if kfp else declared[key]["artifactType"]
+        inputs[key] = [{**item, "type": kind} for item in items]
     return inputs
 
 
-def executor_input(component: dict, inputs: dict, values: dict, task_root: str) -> dict:
-    """The ``ExecutorInput`` JSON of a step: its inputs, and an artifact per declared output under ``task_root``."""
+def executor_input(component: dict, inputs: dict, values: dict, task_root: str, kfp: bool = False) -> dict:
+    """The ``ExecutorInput`` JSON of a step: its inputs, and an artifact per declared output under ``task_root``.
+
+    KFP 2.5 and later also provision the launcher's own ``executor-logs`` output, and 2.15 and later
+    put the output file next to the outputs (``backend/src/v2/driver/driver.go``, ``provisionOutputs``).
+    """
     definitions = component.get("outputDefinitions", {})
     if definitions.get("parameters"):
         raise UnsupportedSpec(f"output parameters {sorted(definitions['parameters'])}")
+    declared = {key: d["artifactType"] for key, d in definitions.get("artifacts", {}).items()}
+    if kfp:
+        declared[EXECUTOR_LOGS] = {"schemaTitle": LOGS_TITLE}
     outputs = {
-        key: {"artifacts": [{"name": key, "uri": os.path.join(task_root, key), "type": d["artifactType"]}]}
-        for key, d in definitions.get("artifacts", {}).items()
+        key: {"artifacts": [{"name": key, "uri": os.path.join(task_root, key), "type": kind}]}
+        for key, kind in declared.items()
     }
     return {
         "inputs": {"parameterValues": values, "artifacts": {k: {"artifacts": v} for k, v in inputs.items()}},
@@ -132,8 +148,12 @@ def failure_line(log_path: str, status: int) -> str:
     return f"exited with status {status}"
 
 
-def read_output(invocation: dict) -> dict:
-    """The step's output artifacts, ``{key: [runtime artifact]}``, with its ExecutorOutput's URIs and metadata."""
+def read_output(invocation: dict, log_path: str) -> dict:
+    """The step's output artifacts, ``{key: [runtime artifact]}``, with its ExecutorOutput's URIs and metadata.
+
+    As KFP's launcher merges them (``component/launcher_v2.go``, ``uploadOutputArtifacts``): only each
+    provisioned output's URI and metadata change. The launcher's own ``executor-logs`` gets the log.
+    """
     path = invocation["outputs"]["outputFile"]
     written = {}
     if os.path.exists(path):  # a step may write none: its outputs are then as provisioned
@@ -147,16 +167,43 @@ def read_output(invocation: dict) -> dict:
             artifact["metadata"].update(update.get("metadata", {}))
         artifact.pop("name")  # an output gets its name (its MLMD id) when it is recorded
         outputs[key] = [artifact]
+    if EXECUTOR_LOGS in outputs:
+        os.makedirs(os.path.dirname(outputs[EXECUTOR_LOGS][0]["uri"]), exist_ok=True)
+        shutil.copyfile(log_path, outputs[EXECUTOR_LOGS][0]["uri"])
     return outputs
 
 
-def cache_key(container: dict, component: dict, values: dict, inputs: dict) -> str:
-    """What KFP's cache key covers: the container, the parameter values, the inputs (by name) and the output types."""
-    body = {
-        "image": container.get("image"),
-        "command": [*container["command"], *container.get("args", [])],
-        "parameters": values,
-        "inputs": {key: [artifact["name"] for artifact in items] for key, items in inputs.items()},
-        "outputs": component.get("outputDefinitions", {}),
+def cache_key(container: dict, values: dict, inputs: dict, outputs: dict) -> str:
+    """KFP 2's cache key of a step (``backend/src/v2/cacheutils/cache.go``, ``GenerateCacheKey``).
+
+    A ``CacheKey`` message of the input artifacts' names (their ML Metadata ids), the resolved
+    parameter values, each output artifact's name and type as provisioned, and the container's image
+    and command with its arguments, placeholders unresolved; serialized with protojson, re-marshalled
+    by Go's encoding/json (keys sorted, compact, ``<``, ``>`` and ``&`` escaped) and hashed with SHA-256.
+    The run, the task's name and the pipeline root are not in it.
+    """
+    key = {
+        "inputArtifactNames": {k: {"artifactNames": [a["name"] for a in items]} for k, items in inputs.items()},
+        "outputArtifactsSpec": {
+            k: {"name": k, "type": holder["artifacts"][0]["type"]} for k, holder in outputs["artifacts"].items()
+        },
+        "containerSpec": {
+            "image": container.get("image", ""),
+            "cmdArgs": [*container["command"], *container.get("args", [])],
+        },
+        "inputParameterValues": values,
     }
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    text = json.dumps(_without_empty(key), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    for character, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
+        text = text.replace(character, escaped)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _without_empty(value):
+    """``value`` without the empty maps, lists and strings protojson leaves out."""
+    if isinstance(value, dict):
+        kept = {k: _without_empty(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in ({}, [], "")}
+    if isinstance(value, list):
+        return [_without_empty(v) for v in value]
+    return value

@@ -23,23 +23,41 @@ from inspection.records import plain_value
 KFP = store_layout.KFP
 
 
-def to_value(value) -> pb.Value:
-    """An artifact metadata value as KFP stores it: numbers as doubles, bools as 0/1, lists and maps as structs."""
+class UnsupportedValue(ValueError):
+    """A metadata value KFP's launcher cannot record (a null); the message names it."""
+
+
+def to_value(value, name: str = "") -> pb.Value:
+    """A metadata value as KFP records it (``backend/src/v2/metadata/converter.go``, ``StructValueToMLMDValue``):
+    numbers as doubles, bools as 0/1, a list as ``{"list": [...]}`` and a map as ``{"struct": {...}}``."""
     if isinstance(value, bool):
         return pb.Value(int_value=int(value))
     if isinstance(value, (int, float)):
         return pb.Value(double_value=float(value))
     if isinstance(value, str):
         return pb.Value(string_value=value)
+    if value is None:
+        raise UnsupportedValue(f"metadata {name or 'value'} is null, which KFP records as no type (a failed step)")
     struct = struct_pb2.Struct()
-    struct.update(value if isinstance(value, dict) else {"list": value})
+    struct.update({"struct" if isinstance(value, dict) else "list": value})
     return pb.Value(struct_value=struct)
+
+
+def property_value(value) -> pb.Value:
+    """An execution's or context's custom property as KFP's driver records it: a map (``inputs``) as a plain struct."""
+    if isinstance(value, dict):
+        struct = struct_pb2.Struct()
+        struct.update(value)
+        return pb.Value(struct_value=struct)
+    return to_value(value)
 
 
 def from_value(value: pb.Value):
     """The plain value of a stored property (the inverse of ``to_value``)."""
     plain = plain_value(value)
-    return plain["list"] if isinstance(plain, dict) and list(plain) == ["list"] else plain
+    if isinstance(plain, dict) and len(plain) == 1 and next(iter(plain)) in ("list", "struct"):
+        return next(iter(plain.values()))
+    return plain
 
 
 def _runtime(artifact: pb.Artifact) -> dict:
@@ -70,7 +88,7 @@ class KfpStore:
             return existing
         context = pb.Context(type_id=self.store.put_context_type(pb.ContextType(name=type_name)), name=name)
         for key, value in properties.items():
-            context.custom_properties[key].CopyFrom(to_value(value))
+            context.custom_properties[key].CopyFrom(property_value(value))
         [context.id] = self.store.put_contexts([context])
         return context
 
@@ -83,7 +101,7 @@ class KfpStore:
         self.store.put_parent_contexts([pb.ParentContext(child_id=self.run.id, parent_id=self.pipeline.id)])
         root = pb.Execution(type_id=self._execution_type(KFP.dag_execution), last_known_state=pb.Execution.RUNNING)
         root.custom_properties["display_name"].string_value = f"run/{run_id}"
-        root.custom_properties["inputs"].CopyFrom(to_value(parameters))
+        root.custom_properties["inputs"].CopyFrom(property_value(parameters))
         self.root = self._put(root, [])
 
     def finish_run(self, state: str) -> None:
@@ -100,7 +118,7 @@ class KfpStore:
         """(artifact, event) pairs for ``{key: [runtime artifact]}``; new artifacts get their type from ``types``."""
         pairs, seen = [], set()
         for key, items in sorted(artifacts.items()):
-            for index, item in enumerate(items):
+            for item in items:
                 if item.get("name") in seen:
                     # MLMD keeps one event per artifact, execution and direction: an Evaluator whose
                     # baseline is its own (cached) model records it once, under the first key.
@@ -110,7 +128,8 @@ class KfpStore:
                     [artifact] = self.store.get_artifacts_by_id([int(item["name"])])
                 else:
                     artifact = self._new_artifact(item, key, types[key])
-                path = pb.Event.Path(steps=[pb.Event.Path.Step(key=key), pb.Event.Path.Step(index=index)])
+                # KFP's event path is the input or output name alone (metadata/client.go, eventPath).
+                path = pb.Event.Path(steps=[pb.Event.Path.Step(key=key)])
                 pairs.append((artifact, pb.Event(type=kind, path=path)))
         return pairs
 
@@ -118,7 +137,7 @@ class KfpStore:
         artifact_type = self.store.put_artifact_type(pb.ArtifactType(name=title))
         artifact = pb.Artifact(type_id=artifact_type, uri=item["uri"], state=pb.Artifact.LIVE)
         for name, value in item.get("metadata", {}).items():
-            artifact.custom_properties[name].CopyFrom(to_value(value))
+            artifact.custom_properties[name].CopyFrom(to_value(value, name))
         artifact.custom_properties["display_name"].string_value = key
         return artifact
 
@@ -127,7 +146,7 @@ class KfpStore:
         execution = pb.Execution(type_id=self._execution_type(kind), last_known_state=pb.Execution.RUNNING)
         values = {"display_name": task, "task_name": task, "inputs": parameters}
         for name, value in {**values, **properties}.items():
-            execution.custom_properties[name].CopyFrom(to_value(value))
+            execution.custom_properties[name].CopyFrom(property_value(value))
         execution.custom_properties["parent_dag_id"].int_value = self.root  # an id, where to_value makes a double
         return self._put(execution, self._event_pairs(inputs, pb.Event.INPUT, {}))
 
@@ -136,7 +155,7 @@ class KfpStore:
         [execution] = self.store.get_executions_by_id([execution_id])
         execution.last_known_state = pb.Execution.State.Value(state)
         for name, value in properties.items():
-            execution.custom_properties[name].CopyFrom(to_value(value))
+            execution.custom_properties[name].CopyFrom(property_value(value))
         pairs = self._event_pairs(outputs, pb.Event.OUTPUT, types)
         _, ids, _ = self.store.put_execution(execution, pairs, [self.pipeline, self.run])
         named = iter(ids)
@@ -156,8 +175,8 @@ class KfpStore:
         outputs = {}
         for event in self.store.get_events_by_execution_ids([step.id]):
             if event.type == pb.Event.OUTPUT:
-                outputs.setdefault(event.path.steps[0].key, []).append((event.path.steps[1].index, event.artifact_id))
-        return {key: [self.runtime_artifact(i) for _, i in sorted(items)] for key, items in outputs.items()}, step.id
+                outputs.setdefault(event.path.steps[0].key, []).append(event.artifact_id)
+        return {key: [self.runtime_artifact(i) for i in sorted(ids)] for key, ids in outputs.items()}, step.id
 
     def runtime_artifact(self, artifact_id: int) -> dict:
         """Artifact ``artifact_id`` as a runtime artifact: name (the id), uri and metadata."""

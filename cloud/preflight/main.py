@@ -1,20 +1,22 @@
-"""Runs the compiled Vertex AI / Kubeflow job on this machine, task by task, before anyone pays for it.
+"""Runs the compiled Vertex AI / Kubeflow Pipelines job on this machine, task by task, before anyone pays for it.
 
-    python -m cloud.preflight --cloud-config cloud.yaml --param data_root=outputs/data/digits
+    python -m cloud.preflight --cloud-config cloud.yaml [--target kfp] --param data_root=outputs/data/digits
     python -m cloud.preflight --spec outputs/compiled/pipeline.json --param data_root=outputs/data/digits
-    make preflight CLOUD_CONFIG=cloud.yaml
+    make preflight CLOUD_CONFIG=cloud.yaml [TARGET=kfp]
 
-It takes what ``cloud.submit`` would send: the job that ``cloud/compiler.py`` compiles from the
-cloud config (or the compiled job --spec names), its runtime parameters with each --param, and a
-pipeline root, here a local folder that the job is moved to as ``submit --pipeline-root`` moves
-it. Each task runs in dependency order through the command and arguments its executor has in the
-spec, with the ExecutorInput a KFP or Vertex AI launcher builds (cloud/preflight/steps.py); resolver and
-importer tasks are answered from a local ML Metadata store in KFP 2's layout, which also caches
-steps as the backend does. Services that need Google Cloud (Vertex Training, Dataflow, a Vertex
-endpoint) run in the step instead, and the preflight lists each change (cloud/preflight/standins.py).
-Everything goes under <output-root>/preflight/<pipeline>/. Exit status: 0 every task ran; 1 a task
-failed (one line names it and its error) or needs what has no local stand-in; 2 a bad flag,
-configuration or spec (cli/errors.py).
+It takes what ``cloud.submit`` would send: the job that ``cloud/compiler.py`` compiles from the cloud
+config for ``--target`` (or the compiled job --spec names), its runtime parameters with each --param
+and the data fingerprint, and a pipeline root, here a local folder that the job is moved to as
+``submit --pipeline-root`` moves it. Each task runs in dependency order through the command and
+arguments its executor has in the spec, with the ExecutorInput the target's launcher builds
+(cloud/preflight/steps.py): on Vertex AI its pre-cache-check driver runs first; on Kubeflow Pipelines
+2 none does, inputs come untyped and the launcher's logs are an output, and the job must first pass
+KFP's checks (cloud/kfp_check.py). Steps are cached by KFP's cache key and recorded in a local ML
+Metadata store in KFP 2's layout. Services that need Google Cloud (Vertex Training, Dataflow, a
+Vertex endpoint) run in the step instead, and the preflight lists each change
+(cloud/preflight/standins.py). Everything goes under <output-root>/preflight/<pipeline>/. Exit
+status: 0 every task ran; 1 a task failed (one line names it and its error) or needs what has no
+local stand-in; 2 a bad flag, configuration or spec, or a job KFP would refuse (cli/errors.py).
 """
 
 import argparse
@@ -27,7 +29,7 @@ from typing import Sequence
 from cli.errors import run_command
 from cli.parsing import Parser, boolean
 from cloud import cloud_config as cloud_lib
-from cloud import compiler, submit
+from cloud import compiler, kfp_check, submit
 from cloud.preflight import standins, steps
 from cloud.preflight.kfp_store import KfpStore
 from inspection.store import open_store
@@ -54,6 +56,12 @@ def build_parser() -> Parser:
         "--param", action="append", default=[], metavar="NAME=VALUE", help="a runtime parameter's value (repeatable)"
     )
     boolean(parser, "--cache", default=True, help="look steps up in the preflight's cache, as the backend does")
+    parser.add_argument(
+        "--target",
+        choices=compiler.TARGETS,
+        default=compiler.VERTEX,
+        help="whose backend to run the job as: Vertex AI Pipelines, or open-source Kubeflow Pipelines 2",
+    )
     return parser
 
 
@@ -63,7 +71,7 @@ def load_job(args: argparse.Namespace) -> dict:
         return submit.read_job(args.spec)
     cloud = cloud_lib.load(args.cloud_config)
     name = cloud_lib.pipeline_config(cloud).pipeline_name
-    return compiler.compile_pipeline(cloud, os.path.join(folder_of(args, name), compiler.OUTPUT_NAME))
+    return compiler.compile_pipeline(cloud, os.path.join(folder_of(args, name), compiler.OUTPUT_NAME), args.target)
 
 
 def folder_of(args: argparse.Namespace, pipeline_name: str) -> str:
@@ -79,6 +87,9 @@ def prepare(args: argparse.Namespace) -> tuple:
         key: os.path.abspath(value) if isinstance(value, str) and os.path.exists(value) else value
         for key, value in submit.parameter_values(job, args.param).items()
     }
+    values = submit.with_data_fingerprint(values, list_cloud=False)  # as submit sends it
+    if args.target == compiler.KFP:
+        kfp_check.check(job)
     name = job["pipelineSpec"]["pipelineInfo"]["name"]
     folder = folder_of(args, name)
     compiled_root = job["runtimeConfig"]["gcsOutputDirectory"]
@@ -94,7 +105,7 @@ def prepare(args: argparse.Namespace) -> tuple:
         )
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d%H%M%S%f")
     store = KfpStore(os.path.join(folder, "metadata.db"), name)
-    run = steps.Run(job, store, f"{name}-{stamp}", folder, values, caching=args.cache)
+    run = steps.Run(job, store, f"{name}-{stamp}", folder, values, caching=args.cache, target=args.target)
     return run, notes
 
 

@@ -16,18 +16,20 @@ import os
 from cloud import cloud_config as cloud_lib
 from pipeline.config import PROJECT_ROOT
 
-VERTEX_PUSHER = "tfx.extensions.google_cloud_ai_platform.pusher.executor.Executor"
+VERTEX_PUSHER = "cloud.executors.VertexPusher"
 # The executor a step names when its work leaves the machine -> TFX's (checked) executor that does it in the step.
 IN_STEP = {
     "cloud.executors.VertexTuner": ("cloud.executors.Tuner", "Vertex Training"),
     "cloud.executors.VertexTrainer": ("cloud.executors.Trainer", "Vertex Training"),
-    VERTEX_PUSHER: ("tfx.components.pusher.executor.Executor", "a Vertex AI endpoint"),
+    VERTEX_PUSHER: ("pipeline.baseline.PushOnce", "a Vertex AI endpoint"),
 }
 # The entrypoint's own flags, each with a value; whatever follows them is Beam's (kubeflow_v2_run_executor).
 ENTRYPOINT_FLAGS = ("--executor_class_path", "--json_serialized_invocation_args", "--json_serialized_inputs_spec_args")
 DATAFLOW = "--runner=DataflowRunner"
 CLASS_FLAG = "--executor_class_path"
-PUSH_DESTINATION = "push_destination"
+PUSH_DESTINATION, CUSTOM_CONFIG = "push_destination", "custom_config"
+# The baseline finder's parameter, and the Vertex Pusher's custom_config key, naming the serving folder.
+SERVING_DIR_KEY = "serving_dir"
 GS = "gs://"
 
 
@@ -56,16 +58,35 @@ def _executor_class(container: dict):
     return index, args[index] if index is not None else ""
 
 
+def _constant(parameters: dict, key: str, default: str) -> str:
+    return parameters.get(key, {}).get("runtimeValue", {}).get("constant", default)
+
+
 def _local_push(parameters: dict, serving_dir: str) -> str:
-    """Points a Pusher at ``serving_dir`` when it would push to gs:// or nowhere (an endpoint); the old target."""
-    constant = parameters.get(PUSH_DESTINATION, {}).get("runtimeValue", {}).get("constant", "null")
-    destination = json.loads(constant) or {}
+    """Points a Pusher at a local folder when it would push to gs:// or to an endpoint; the old target.
+
+    A Pusher to an endpoint keeps a copy in its serving folder (``cloud.executors.VertexPusher``),
+    which is where the baseline is found: it pushes there when that folder is local (moved with
+    the root), else to ``serving_dir``, as a Pusher to a gs:// folder outside the root does.
+    """
+    destination = json.loads(_constant(parameters, PUSH_DESTINATION, "null")) or {}
     target = destination.get("filesystem", {}).get("base_directory", "")
     if target and not target.startswith(GS):
         return ""
-    local = {"filesystem": {"base_directory": serving_dir}}
-    parameters[PUSH_DESTINATION] = {"runtimeValue": {"constant": json.dumps(local)}}
+    local = serving_dir
+    if not target:
+        copy = json.loads(_constant(parameters, CUSTOM_CONFIG, "{}") or "{}").get(SERVING_DIR_KEY, "")
+        local = copy if copy and not copy.startswith(GS) else serving_dir
+    parameters[PUSH_DESTINATION] = {"runtimeValue": {"constant": json.dumps({"filesystem": {"base_directory": local}})}}
     return target or "the endpoint"
+
+
+def _local_finder(parameters: dict, serving_dir: str) -> bool:
+    """Points the baseline finder at ``serving_dir`` when it would read gs:// outside the root; True if it did."""
+    if not _constant(parameters, SERVING_DIR_KEY, "").startswith(GS):
+        return False
+    parameters[SERVING_DIR_KEY] = {"runtimeValue": {"constant": serving_dir}}
+    return True
 
 
 def _image_paths(parameters: dict) -> bool:
@@ -98,7 +119,10 @@ def stand_in(job: dict, serving_dir: str) -> tuple:
             where = f"{service} -> runs in its step ({container['args'][index]})"
         if PUSH_DESTINATION in parameters or class_path == VERTEX_PUSHER:
             target = _local_push(parameters, serving_dir)
-            where = f"pushes to {serving_dir} instead of {target}, in its step" if target else where
+            local = json.loads(_constant(parameters, PUSH_DESTINATION, "{}"))["filesystem"]["base_directory"]
+            where = f"pushes to {local} instead of {target}, in its step" if target else where
+        elif _local_finder(parameters, serving_dir):
+            where = f"reads the pushed models in {serving_dir}"
         if where:
             notes.append(f"{name}: {where}")
         if _local_beam(container):

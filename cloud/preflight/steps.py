@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import time
+import uuid
 
 from cloud.preflight import executor_input, queries
 from cloud.preflight import kfp_store as store_lib
@@ -29,6 +30,8 @@ class Run:
     folder: str
     parameter_values: dict
     caching: bool
+    # "vertex" or "kfp": whose driver and launcher the steps get (cloud/compiler.py TARGETS).
+    target: str = "vertex"
     outputs: dict = dataclasses.field(default_factory=dict)
     states: dict = dataclasses.field(default_factory=dict)
 
@@ -73,16 +76,27 @@ def _driver(name: str, pre: dict, invocation: dict, values: dict, log: str) -> d
     return {**values, **written.get("parameterValues", {})}
 
 
+def task_root(run: Run, name: str) -> str:
+    """Where a task writes: ``<run root>/<task>`` on Vertex AI's layout, ``.../<task>/<a uuid>`` on KFP's."""
+    folder = os.path.join(run.root, name)
+    return os.path.join(folder, uuid.uuid4().hex) if run.target == "kfp" else folder
+
+
 def container_step(run: Run, name: str, task: dict, component: dict, container: dict) -> tuple:
-    """Runs one container task, or takes its outputs from the cache; returns (state, outputs)."""
-    inputs = executor_input.input_artifacts(task, component, run.outputs)
+    """Runs one container task, or takes its outputs from the cache; returns (state, outputs).
+
+    On KFP, inputs come untyped, the launcher's logs are an output, and no pre-cache-check driver
+    runs: KFP never reads ``lifecycle`` (BUILD_NOTES.md, "Kubeflow Pipelines 2").
+    """
+    kfp = run.target == "kfp"
+    inputs = executor_input.input_artifacts(task, component, run.outputs, kfp=kfp)
     values = executor_input.parameters(task, run.parameter_values)
-    invocation = executor_input.executor_input(component, inputs, values, os.path.join(run.root, name))
+    invocation = executor_input.executor_input(component, inputs, values, task_root(run, name), kfp=kfp)
     log = os.path.join(run.log_dir, f"{name}.log")
-    pre = container.get("lifecycle", {}).get("preCacheCheck")
+    pre = None if kfp else container.get("lifecycle", {}).get("preCacheCheck")
     keyed = _driver(name, pre, invocation, values, log) if pre else values
-    key = executor_input.cache_key(container, component, keyed, inputs)
-    types = queries.output_types(component)
+    key = executor_input.cache_key(container, keyed, inputs, invocation["outputs"])
+    types = {**queries.output_types(component), executor_input.EXECUTOR_LOGS: executor_input.LOGS_TITLE}
     properties = {"image": container.get("image", ""), "cache_fingerprint": key}
     execution = run.store.start_step(name, store_lib.KFP.container_execution, inputs, keyed, properties)
     hit = run.store.cached_outputs(key) if run.caching and task.get("cachingOptions", {}).get("enableCache") else None
@@ -90,10 +104,15 @@ def container_step(run: Run, name: str, task: dict, component: dict, container: 
         outputs, original = hit
         return "CACHED", run.store.end_step(execution, "CACHED", outputs, types, cached_execution_id=str(original))
     status = executor_input.run_process(executor_input.command_line(container, invocation), log)
+    outputs = executor_input.read_output(invocation, log)
     if status:
         run.store.end_step(execution, "FAILED", {}, types)
         raise PreflightFailed(f"task {name} failed: {executor_input.failure_line(log, status)} (log: {log})")
-    return "COMPLETE", run.store.end_step(execution, "COMPLETE", executor_input.read_output(invocation), types)
+    try:
+        return "COMPLETE", run.store.end_step(execution, "COMPLETE", outputs, types)
+    except store_lib.UnsupportedValue as err:
+        run.store.end_step(execution, "FAILED", {}, types)
+        raise PreflightFailed(f"task {name}: KFP's launcher would refuse its outputs: {err}") from err
 
 
 def run_task(run: Run, name: str) -> tuple:
