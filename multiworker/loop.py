@@ -9,6 +9,7 @@ across workers, so early stopping decides the same everywhere. Each worker keeps
 (a tf.train.Checkpoint with the epoch) and resumes from it; the chief alone writes TensorBoard.
 """
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -86,8 +87,8 @@ def _evaluate(strategy, model, eval_set: tf.data.Dataset) -> float:
 
 
 def backup_path(backup_dir: str, cluster: Cluster) -> str:
-    """Each worker's own backup folder: the chief's is ``backup_dir`` itself."""
-    return backup_dir if cluster.is_chief else os.path.join(backup_dir, f"worker-{cluster.index}")
+    """Each worker's own backup folder, side by side, so a worker that finishes first removes only its own."""
+    return os.path.join(backup_dir, f"worker-{cluster.index}")
 
 
 class SyncTraining:
@@ -98,7 +99,7 @@ class SyncTraining:
     """
 
     def __init__(self, fn_args, settings: TrainingSettings, hp, cluster: Cluster, tf_transform_output, backup: str):
-        self.settings, self.cluster, self.log_dir = settings, cluster, fn_args.model_run_dir
+        self.settings, self.cluster, self.log_dir, self.backup = settings, cluster, fn_args.model_run_dir, backup
         self.strategy = tf.distribute.MultiWorkerMirroredStrategy(
             communication_options=tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT_S)
         )
@@ -174,4 +175,7 @@ class SyncTraining:
             if waited >= self.settings.early_stopping_patience:  # the same global accuracy on every worker
                 break
         shutil.rmtree(self.manager.directory, ignore_errors=True)  # finished: nothing to resume
+        if self.backup:
+            with contextlib.suppress(OSError):  # the last worker to finish removes the shared parent
+                os.rmdir(self.backup)
         return self.model
