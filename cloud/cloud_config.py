@@ -33,6 +33,14 @@ CLOUD_OWNED_FIELDS = (
     "beam_args",
     "trainer_workers",
 )
+# The shapes Google Cloud gives these names (its documentation's rules for each), checked before anything leaves.
+BUCKET_PATH = re.compile(r"gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?")
+PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+REGION = re.compile(r"[a-z]+-[a-z]+[0-9]+")
+MACHINE_TYPE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)+")
+ACCELERATOR_COUNTS = (0, 1, 2, 4, 8, 16)
+# Upper bounds of the counts: Dataflow's and Vertex Training's per-job quotas are of this order.
+COUNT_BOUNDS = {"dataflow_max_workers": 1000, "tuner_parallel_trials": 100, "trainer_replicas": 100}
 # What KFP accepts as a pipeline name (tfx.orchestration.kubeflow.v2.pipeline_builder).
 PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
 
@@ -51,6 +59,12 @@ def _check_types(instance) -> None:
             raise CloudConfigError(f"`{field.name}` must be a mapping with keys from {_names(field.type)}")
 
 
+def check_gs_path(what: str, value: str) -> None:
+    """CloudConfigError unless ``value`` is ``gs://BUCKET[/PATH]`` with a valid bucket name."""
+    if not BUCKET_PATH.fullmatch(value):
+        raise CloudConfigError(f"{what} must be a gs://BUCKET/PATH path with a bucket name, got {value!r}")
+
+
 def _names(cls) -> list:
     """The field names of dataclass ``cls``, in order."""
     return [field.name for field in dataclasses.fields(cls)]
@@ -67,10 +81,18 @@ class WorkerPool:
 
     def __post_init__(self):
         _check_types(self)
+        if self.machine_type and not MACHINE_TYPE.fullmatch(self.machine_type):
+            raise CloudConfigError(
+                f"`machine_type` must be a machine type like n1-standard-4, got {self.machine_type!r}"
+            )
         if bool(self.accelerator_type) != (self.accelerator_count > 0):
             raise CloudConfigError(
                 "a GPU needs both accelerator_type and accelerator_count >= 1, got "
                 f"{self.accelerator_type!r} x {self.accelerator_count}"
+            )
+        if self.accelerator_count not in ACCELERATOR_COUNTS:
+            raise CloudConfigError(
+                f"`accelerator_count` must be one of {ACCELERATOR_COUNTS}, got {self.accelerator_count}"
             )
 
     def spec(self, image: str, replicas: int = 1) -> dict:
@@ -120,13 +142,22 @@ class CloudConfig:
                 raise CloudConfigError(f"`{name}` is required")
         for name in ("pipeline_root", "data_root", "temp_location", "serving_dir"):
             value = getattr(self, name)
-            if value and not value.startswith("gs://"):
-                raise CloudConfigError(f"`{name}` must be a gs:// path for a cloud run, got {value!r}")
+            if value:
+                check_gs_path(f"`{name}`", value)
         if any(c.isspace() for c in self.image) or "/" not in self.image:
             raise CloudConfigError(f"`image` must be an image URI like gcr.io/PROJECT/NAME:TAG, got {self.image!r}")
-        for name in ("dataflow_max_workers", "tuner_parallel_trials", "trainer_replicas"):
-            if getattr(self, name) < 1:
-                raise CloudConfigError(f"`{name}` must be at least 1, got {getattr(self, name)}")
+        if not PROJECT.fullmatch(self.project) or not REGION.fullmatch(self.region):
+            raise CloudConfigError(
+                f"`project` and `region` must be a project id and a region, got {self.project!r}, {self.region!r}"
+            )
+        for name, high in COUNT_BOUNDS.items():
+            if not 1 <= getattr(self, name) <= high:
+                raise CloudConfigError(f"`{name}` must lie in [1, {high}], got {getattr(self, name)}")
+        for name in ("dataflow_machine_type", "serving_machine_type"):
+            if not MACHINE_TYPE.fullmatch(getattr(self, name)):
+                raise CloudConfigError(
+                    f"`{name}` must be a machine type like n1-standard-4, got {getattr(self, name)!r}"
+                )
 
     def gs_path(self, name: str, *default_parts: str) -> str:
         """The path set for field ``name``, or else ``pipeline_root``/``default_parts``."""

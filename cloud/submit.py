@@ -88,6 +88,9 @@ def build_request(args: argparse.Namespace, cloud: cloud_lib.CloudConfig, job: d
     """Everything that would be sent for ``job`` (after ``run_job``), as plain JSON values (what --dry-run prints)."""
     if args.target == compiler.KFP:
         kfp_check.check(job)  # nothing goes up that the backend would refuse
+    values = parameter_values(job, args.param)
+    if "data_root" in values:
+        cloud_lib.check_gs_path("runtime parameter data_root", values["data_root"])
     request = {
         "target": args.target,
         "display_name": job.get("displayName") or job["pipelineSpec"]["pipelineInfo"]["name"],
@@ -96,7 +99,7 @@ def build_request(args: argparse.Namespace, cloud: cloud_lib.CloudConfig, job: d
         # TensorBoard logs, backups, the default serving folder, Dataflow's temp: they follow the root.
         "paths_under_root": compiler.rooted_paths(job),
         # data_fingerprint is listed from a gs:// data root when the request is sent (send).
-        "parameter_values": with_data_fingerprint(parameter_values(job, args.param), list_cloud=False),
+        "parameter_values": with_data_fingerprint(values, list_cloud=False),
         # None keeps each task's compiled caching option.
         "enable_caching": args.cache,
         "experiment": args.experiment,
@@ -220,10 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> None:
-        if args.pipeline_root and not args.pipeline_root.startswith("gs://"):
-            raise ConfigError(f"--pipeline-root must be a gs:// path, got {args.pipeline_root!r}")
+        if args.pipeline_root:
+            cloud_lib.check_gs_path("--pipeline-root", args.pipeline_root)
         job = run_job(args, read_job(args.spec))
-        request = build_request(args, cloud_lib.load(args.cloud_config), job)
+        cloud = cloud_lib.load(args.cloud_config)
+        cloud_lib.pipeline_config(cloud)  # the `pipeline:` section, checked as compile checks it
+        request = build_request(args, cloud, job)
         if args.dry_run:
             print(json.dumps(request, indent=2, sort_keys=True))
         else:

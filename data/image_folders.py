@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from data import DataError
+from data.layout import MAX_IMAGE_SIDE
 from data.sources import LabeledImage
 
 MODES = {1: "L", 3: "RGB", 4: "RGBA"}
@@ -42,6 +43,16 @@ def image_files(src: str, names: Sequence[str]) -> List[Tuple[str, int]]:
     return sorted(found)
 
 
+def check_shape(image_shape: Sequence[int]) -> None:
+    """DataError unless ``image_shape`` is HEIGHT,WIDTH,CHANNELS: sides up to MAX_IMAGE_SIDE, 1, 3 or 4 channels."""
+    sides = image_shape[:2]
+    if len(image_shape) != 3 or image_shape[2] not in MODES or not 1 <= min(sides) <= max(sides) <= MAX_IMAGE_SIDE:
+        raise DataError(
+            f"--image-shape must be HEIGHT,WIDTH,CHANNELS with sides from 1 to {MAX_IMAGE_SIDE} and 1, 3 or 4 "
+            f"channels, got {tuple(image_shape)}"
+        )
+
+
 def load(path: str, image_shape: Sequence[int]) -> np.ndarray:
     """The image at ``path`` as uint8 (height, width, channels) of ``image_shape``; raises OSError or ValueError."""
     height, width, channels = image_shape
@@ -55,8 +66,7 @@ def images(
 ) -> Iterator[LabeledImage]:
     """Every image of ``files`` (``image_files`` of ``src``); an unreadable one stops with its path, or with
     ``skip_bad`` is appended to ``skipped`` as (path, reason) and left out."""
-    if len(image_shape) != 3 or image_shape[2] not in MODES or min(image_shape) < 1:
-        raise DataError(f"--image-shape must be HEIGHT,WIDTH,CHANNELS with 1, 3 or 4 channels, got {image_shape}")
+    check_shape(image_shape)
     for relative, label in files:
         path = os.path.join(src, relative)
         try:

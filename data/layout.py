@@ -9,6 +9,8 @@ instead, and the pipeline reads them with ``--predefined-splits true`` rather th
 import os
 
 RECORD_SUFFIX = ".tfrecord"
+# The largest image side anything converts or trains on: a 1024x1024 RGBA image is 4 MiB.
+MAX_IMAGE_SIDE = 1024
 RECORD_PATTERN = "*" + RECORD_SUFFIX
 # What ImportExampleGen's splits are called: train feeds Tuner and Trainer, eval their model
 # selection (objective, early stopping, schedules), test only the Evaluator's blessing.

@@ -1,28 +1,34 @@
-"""Writing a prepared dataset safely: streaming into a staging folder, the marker, replacing only our own output.
+"""Writing a prepared dataset safely: a staging folder, checks before the swap, and only our own files replaced.
 
-The records are written into a new hidden sibling folder and renamed into place, so an
-interrupted or failed conversion never leaves a half-written dataset where the pipeline would
-read it. A folder holding anything but an earlier output (it has MARKER) is refused and left as
-it is; replacing an earlier output takes ``overwrite``.
+The records are written into a new hidden sibling folder (``.OUT.partial-*``), checked, and moved
+into place file by file, the marker last, so an interrupted or refused conversion leaves the output
+folder as it was. A folder holding anything but an earlier output (it has MARKER) is refused and
+left as it is; replacing an earlier output takes ``overwrite`` and replaces only the files the
+earlier marker lists: files a user added stay, and are reported. A staging folder holds its
+writer's pid; one whose writer is gone (a conversion killed outright) is removed by the next run.
 """
 
 import json
 import os
 import shutil
 import tempfile
-from typing import Callable, Iterable, NamedTuple, Optional
+from typing import Callable, Iterable, List, NamedTuple, Optional
 
 from tqdm import tqdm
 
 from data import DataError
 from data.layout import CLASSES_FILE, MARKER
 
+OWNER = ".owner"  # in a staging folder: the pid of the process writing it
+LEFTOVERS = (".partial-", ".old-")  # the hidden siblings a conversion makes: staging, and what it replaced
+
 
 class Prepared(NamedTuple):
-    """What was written: the record files and the example count of each output folder ("" when flat)."""
+    """What was written: the record files, the example count of each output folder ("" when flat), files kept."""
 
     paths: list
     counts: dict
+    kept: list = []
 
     @property
     def examples(self) -> int:
@@ -44,6 +50,30 @@ def check_replaceable(out_dir: str, overwrite: bool) -> None:
         )
     if entries and not overwrite:
         raise DataError(f"{out_dir} already holds a dataset written by data.prepare; pass --overwrite to replace it")
+
+
+def remove_leftovers(out_dir: str) -> List[str]:
+    """Removes the staging folders of ``out_dir`` whose writer is no longer running; returns their paths."""
+    parent, base = os.path.split(os.path.abspath(out_dir))
+    if not os.path.isdir(parent):
+        return []
+    removed = []
+    for name in sorted(os.listdir(parent)):
+        path = os.path.join(parent, name)
+        if name.startswith(f".{base}") and any(mark in name for mark in LEFTOVERS) and not _writer_alive(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _writer_alive(folder: str) -> bool:
+    try:
+        with open(os.path.join(folder, OWNER)) as f:
+            pid = int(f.read())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _write(items: Iterable, staging: str, name: str, num_shards: int, route, total: Optional[int]) -> Prepared:
@@ -76,9 +106,11 @@ def write_dataset(
     overwrite: bool = False,
     route: Callable = lambda item: "",
     facts: Optional[dict] = None,
+    check: Callable[[Prepared], None] = lambda prepared: None,
 ) -> Prepared:
     """Streams ``items`` into ``out_dir`` (subfolders by ``route``), with MARKER holding the counts and ``facts``.
 
+    ``check`` sees what was written before anything moves into ``out_dir``, and may refuse it.
     ``facts`` may carry ``class_names``, also written as CLASSES_FILE for the pipeline to read.
     """
     out_dir = os.path.abspath(out_dir)
@@ -87,7 +119,10 @@ def write_dataset(
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(out_dir)}.partial-")
     try:
+        with open(os.path.join(staging, OWNER), "w") as f:
+            f.write(str(os.getpid()))
         prepared = _write(items, staging, name, num_shards, route, total)
+        check(prepared)
         facts = dict(facts or {})
         if "class_names" in facts:
             with open(os.path.join(staging, CLASSES_FILE), "w") as f:
@@ -96,18 +131,46 @@ def write_dataset(
         marker = {"written_by": "data.prepare", "source": name, "examples": prepared.examples, "files": files}
         with open(os.path.join(staging, MARKER), "w") as f:
             json.dump({**marker, "counts": prepared.counts, **facts}, f, indent=2)
-        _replace(staging, out_dir)
+        os.remove(os.path.join(staging, OWNER))
+        kept = _replace(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # only ever our own staging folder
-    return Prepared([os.path.join(out_dir, os.path.relpath(p, staging)) for p in prepared.paths], prepared.counts)
+    paths = [os.path.join(out_dir, os.path.relpath(p, staging)) for p in prepared.paths]
+    return Prepared(paths, prepared.counts, kept)
 
 
-def _replace(staging: str, out_dir: str) -> None:
-    """Moves ``staging`` to ``out_dir``; an earlier output there (checked by ``check_replaceable``) is removed."""
-    if os.path.isdir(out_dir) and os.listdir(out_dir):
-        old = tempfile.mkdtemp(dir=os.path.dirname(out_dir), prefix=f".{os.path.basename(out_dir)}.old-")
-        os.replace(out_dir, old)
+def _ours(out_dir: str) -> List[str]:
+    """The files an earlier output of ``prepare`` in ``out_dir`` wrote, relative to it (from its marker)."""
+    try:
+        with open(os.path.join(out_dir, MARKER)) as f:
+            files = json.load(f).get("files", [])
+    except (OSError, ValueError):
+        files = []
+    return [*files, CLASSES_FILE, MARKER]
+
+
+def _replace(staging: str, out_dir: str) -> List[str]:
+    """Moves ``staging``'s files into ``out_dir`` in place of an earlier output's own; returns the files kept.
+
+    The earlier files go into a hidden sibling first, the new ones come in (the marker last), and
+    the folders left empty are removed; anything else in ``out_dir`` was a user's, and stays.
+    """
+    if not os.path.isdir(out_dir) or not os.listdir(out_dir):
+        os.makedirs(os.path.dirname(out_dir), exist_ok=True)
         os.replace(staging, out_dir)
-        shutil.rmtree(old)
-    else:
-        os.replace(staging, out_dir)
+        return []
+    old = tempfile.mkdtemp(dir=os.path.dirname(out_dir), prefix=f".{os.path.basename(out_dir)}.old-")
+    for relative in _ours(out_dir):
+        if os.path.isfile(os.path.join(out_dir, relative)):
+            os.makedirs(os.path.dirname(os.path.join(old, relative)), exist_ok=True)
+            os.replace(os.path.join(out_dir, relative), os.path.join(old, relative))
+    new = [os.path.relpath(os.path.join(d, f), staging) for d, _, files in os.walk(staging) for f in files]
+    for relative in sorted(new, key=lambda r: r == MARKER):  # the marker last: it says the folder is complete
+        os.makedirs(os.path.dirname(os.path.join(out_dir, relative)), exist_ok=True)
+        os.replace(os.path.join(staging, relative), os.path.join(out_dir, relative))
+    for folder, dirs, files in os.walk(out_dir, topdown=False):
+        if folder != out_dir and not dirs and not files:
+            os.rmdir(folder)
+    shutil.rmtree(old)
+    kept = [os.path.relpath(os.path.join(d, f), out_dir) for d, _, files in os.walk(out_dir) for f in files]
+    return sorted(set(kept) - set(new))

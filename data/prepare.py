@@ -22,6 +22,7 @@ Bad input ends in one line naming the file, exit status 2 (cli/errors.py).
 import hashlib
 import json
 import os
+import signal
 import sys
 from typing import Sequence
 
@@ -30,10 +31,11 @@ from cli.parsing import Parser, boolean
 from cli.quiet import quiet_libraries
 from data import DataError, idx, image_folders, sources
 from data.layout import EVAL, MARKER, TEST, TRAIN
-from data.output import Prepared, write_dataset
+from data.output import Prepared, remove_leftovers, write_dataset
 
 PROG = "data.prepare"
 SOURCES = ("digits", "mnist", "folder")
+MAX_SHARDS = 1024  # files per split folder: far more than Beam's readers need
 SKIPPED_SHOWN = 20  # skipped files named on the terminal; prepared.json lists them all
 
 
@@ -55,11 +57,12 @@ def prepare(
     image_shape: Sequence[int] = (),
     skip_bad: bool = False,
 ) -> Prepared:
-    """Writes the examples of ``source_name`` into ``out_dir``; returns what it wrote (data/output.py)."""
-    if test_prefix and source_name != "mnist":
-        raise DataError("--test-prefix names the IDX prefix of a predefined test set: only for mnist")
-    if len(train_eval) != 2 or min(train_eval) < 1:
-        raise DataError(f"--train-eval-ratio must be two positive counts (train, eval), got {train_eval}")
+    """Writes the examples of ``source_name`` into ``out_dir``; returns what it wrote (data/output.py).
+
+    Every check that can refuse the request runs before the first byte is written, and the splits
+    are checked before the output replaces anything (``write_dataset``'s ``check``).
+    """
+    check_request(source_name, out_dir, source, limit, num_shards, test_prefix, train_eval, image_shape)
     facts, skipped, total = {}, [], None
     if source_name == "digits":
         items = sources.digits()
@@ -82,14 +85,39 @@ def prepare(
 
     if total is None:
         total = sources.count(source_name, source, limit)
-    prepared = write_dataset(
-        items, out_dir, source_name, total=total, num_shards=num_shards, overwrite=overwrite, route=route, facts=facts
-    )
-    if test_prefix and set(prepared.counts) != {TRAIN, EVAL, TEST}:
+
+    def check(prepared: Prepared) -> None:
+        if test_prefix and set(prepared.counts) != {TRAIN, EVAL, TEST}:
+            counts = ", ".join(f"{split} {prepared.counts.get(split, 0)}" for split in (TRAIN, EVAL, TEST))
+            raise DataError(f"--test-prefix {test_prefix}: a split would be empty ({counts} examples); nothing written")
+
+    options = dict(total=total, num_shards=num_shards, overwrite=overwrite, route=route, facts=facts, check=check)
+    return write_dataset(items, out_dir, source_name, **options)
+
+
+def check_request(
+    source_name: str, out_dir: str, source: str, limit: int, num_shards: int, test_prefix: str, train_eval, image_shape
+) -> None:
+    """The checks that need no conversion: flags in their bounds, sources that exist, an output outside the source."""
+    if source_name not in SOURCES:
+        raise DataError(f"unknown source {source_name!r}: choose {', '.join(SOURCES)}")
+    if limit < 0 or not 0 <= num_shards <= MAX_SHARDS:
         raise DataError(
-            f"--test-prefix {test_prefix}: the source gives splits {sorted(prepared.counts)}, not all three"
+            f"--limit must be 0 or more and --shards lie in [0, {MAX_SHARDS}], got {limit} and {num_shards}"
         )
-    return prepared
+    if test_prefix and source_name != "mnist":
+        raise DataError("--test-prefix names the IDX prefix of a predefined test set: only for mnist")
+    if len(train_eval) != 2 or min(train_eval) < 1:
+        raise DataError(f"--train-eval-ratio must be two positive counts (train, eval), got {train_eval}")
+    if source_name == "mnist" and test_prefix and os.path.isdir(source):
+        prefixes = [prefix for prefix, _, _ in idx.find_pairs(source)]
+        if test_prefix not in prefixes:
+            raise DataError(f"--test-prefix {test_prefix}: {source} holds IDX prefixes {prefixes}, not {test_prefix}")
+    if source_name == "folder":
+        image_folders.check_shape(image_shape)
+        inside = os.path.commonpath([os.path.abspath(source), os.path.abspath(out_dir)]) == os.path.abspath(source)
+        if inside:
+            raise DataError(f"{out_dir} is inside the source folder {source}: it would become a class; choose another")
 
 
 def _numbers(text: str, flag: str, count: int) -> tuple:
@@ -129,6 +157,8 @@ def main(argv=None) -> int:
 
     def body() -> None:
         source, out_dir = _paths(args)
+        for leftover in remove_leftovers(out_dir):
+            print(f"removed {leftover}, left by an interrupted conversion")
         shape = _numbers(args.image_shape, "--image-shape", 3) if args.source_name == "folder" else ()
         prepared = prepare(
             args.source_name,
@@ -145,8 +175,12 @@ def main(argv=None) -> int:
         splits = ", ".join(f"{folder}: {count}" for folder, count in sorted(prepared.counts.items()) if folder)
         where = f" ({splits})" if splits else ""
         print(f"wrote {prepared.examples} examples to {len(prepared.paths)} file(s) in {out_dir}{where}")
+        if prepared.kept:
+            print(f"kept {len(prepared.kept)} file(s) data.prepare did not write: {', '.join(prepared.kept)}")
         _report_skipped(out_dir)
 
+    # A kill (SIGTERM) ends the conversion as Ctrl-C does: staging removed, one line, exit 130.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     return run_command(PROG, body, usage=(DataError,))
 
 

@@ -60,10 +60,13 @@ class RunRecord:
 
     @property
     def state(self) -> str:
-        """FAILED if any execution failed, RUNNING if any has not finished (or was killed), else COMPLETE."""
+        """FAILED if any execution failed, CANCELED if it was stopped, RUNNING if any has not finished (or was
+        killed outright), else COMPLETE."""
         states = {e.state for e in self.executions}
         if "FAILED" in states:
             return "FAILED"
+        if "CANCELED" in states:
+            return "CANCELED"
         if states & {"NEW", "RUNNING", "UNKNOWN"}:
             return "RUNNING"
         return "COMPLETE"

@@ -4,7 +4,7 @@ import glob
 import json
 import os
 
-from data import tfrecord
+from data import DataError, tfrecord
 from data.layout import input_patterns
 from models.hyperparameters import HyperparametersNotFoundError
 from pipeline.config import ConfigError, PipelineConfig
@@ -15,6 +15,16 @@ VERIFIED_FILE = "verified-inputs.json"
 
 class PipelineError(RuntimeError):
     """A run cannot start or did not finish; the message names the file or feature."""
+
+
+def check_resources(config: PipelineConfig) -> None:
+    """Refuses more training processes than this machine has cores: each is a whole TensorFlow."""
+    cores = os.cpu_count() or 1
+    if config.trainer_workers > cores:
+        raise ConfigError(
+            f"trainer_workers {config.trainer_workers} is more than this machine's {cores} cores; "
+            "a cloud run asks for replicas in the cloud config instead"
+        )
 
 
 def check_inputs(config: PipelineConfig) -> dict:
@@ -70,14 +80,21 @@ def remember_verified(config: PipelineConfig, verified: dict) -> None:
     os.replace(path + ".tmp", path)
 
 
-def known_cause(err: BaseException) -> PipelineError | None:
-    """The input problem behind a component's failure (anomalies, no stored hyperparameters), or None."""
-    from pipeline.gate import DataAnomaliesError  # TFX and TensorFlow: loaded by the run that failed
+def known_cause(err: BaseException) -> Exception | None:
+    """The input problem behind a component's failure, or None.
+
+    Data no model can learn from is a ``DataError`` (a bad input: exit status 2); anomalies and
+    missing stored hyperparameters are a ``PipelineError`` (the run did not finish: 1).
+    """
+    from models.callbacks import TrialsFailed  # TensorFlow and TFX: loaded by the run that failed
+    from pipeline.gate import DataAnomaliesError, DegenerateDataError
 
     for cause in _chain(err):
-        if isinstance(cause, PipelineError):
+        if isinstance(cause, (PipelineError, DataError)):
             return cause
-        if isinstance(cause, (DataAnomaliesError, HyperparametersNotFoundError)):
+        if isinstance(cause, DegenerateDataError):
+            return DataError(str(cause))
+        if isinstance(cause, (DataAnomaliesError, HyperparametersNotFoundError, TrialsFailed)):
             return PipelineError(str(cause))
     return None
 

@@ -128,7 +128,7 @@ class RunConsole:
 
     def __exit__(self, *exc_info) -> None:
         if self.current is not None and exc_info[0] is not None:
-            self.component_finished(self.current, "FAILED")
+            self.component_finished(self.current, "CANCELED" if exc_info[0] is KeyboardInterrupt else "FAILED")
         logging.captureWarnings(False)
         for logger, handler in self._handlers:
             logger.removeHandler(handler)

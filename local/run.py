@@ -12,6 +12,7 @@ import datetime
 import logging
 import os
 import shlex
+import signal
 import sys
 import time
 from typing import Sequence
@@ -23,6 +24,7 @@ from local.checks import (
     PipelineError,
     check_inputs,
     check_metadata_store,
+    check_resources,
     check_writable,
     known_cause,
     remember_verified,
@@ -46,6 +48,7 @@ def check(config: PipelineConfig) -> PipelineConfig:
     config = facts.complete(config)
     facts.search_space(config)  # a bad hyperparameter file fails here, before TensorFlow loads
     facts.fixed_hyperparameters(config)
+    check_resources(config)
     verified = check_inputs(config)
     check_metadata_store(config)
     check_writable(config)
@@ -77,11 +80,38 @@ def run(config: PipelineConfig) -> None:
     runner.run_with_ir(ir)
 
 
-def failure(err: Exception, log_path: str) -> PipelineError:
-    """One line for a failed run: the input problem that caused it, or the error; the log has the rest."""
+def failure(err: BaseException, log_path: str) -> Exception:
+    """One line for a failed run: the input problem behind it (its kind kept), or the error, and the log's path."""
     cause = known_cause(err)
-    message = str(cause) if cause else f"the run failed: {type(err).__name__}: {' '.join(str(err).split())[:300]}"
-    return PipelineError(f"{message}\n  log: {log_path}")
+    if cause is not None:
+        return type(cause)(f"{cause} (log: {log_path})")
+    return PipelineError(f"the run failed: {type(err).__name__}: {' '.join(str(err).split())[:300]} (log: {log_path})")
+
+
+def record_interrupted(config: PipelineConfig) -> int:
+    """Marks this pipeline's executions left RUNNING as CANCELED, so ``inspection runs`` says the run was stopped.
+
+    The run holds the store's lock, so no other run of it is running; returns how many it marked.
+    """
+    import ml_metadata as mlmd
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    connection = pb.ConnectionConfig()
+    connection.sqlite.filename_uri = config.metadata_path
+    connection.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE
+    store = mlmd.MetadataStore(connection)
+    pipeline = store.get_context_by_type_and_name("pipeline", config.pipeline_name)
+    if pipeline is None:
+        return 0
+    running = [
+        execution
+        for execution in store.get_executions_by_context(pipeline.id)
+        if execution.last_known_state in (pb.Execution.NEW, pb.Execution.RUNNING)
+    ]
+    for execution in running:
+        execution.last_known_state = pb.Execution.CANCELED
+    store.put_executions(running)
+    return len(running)
 
 
 def run_with_console(config: PipelineConfig, pipeline_flags: Sequence[str], verbose: bool) -> None:
@@ -98,6 +128,10 @@ def run_with_console(config: PipelineConfig, pipeline_flags: Sequence[str], verb
         )
         try:
             run(config)
+        except KeyboardInterrupt:
+            cancelled = record_interrupted(config)
+            logging.warning("interrupted: %d execution(s) recorded as CANCELED in %s", cancelled, config.metadata_path)
+            raise
         except Exception as err:  # noqa: BLE001  (any failure becomes one line; the traceback goes to the log)
             logging.exception("the run failed")
             raise failure(err, log_path) from err
@@ -150,4 +184,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 run_with_console(config, [word for word in words if word != "--verbose"], verbose)
 
+    # A kill (SIGTERM) stops the run as Ctrl-C does: recorded as CANCELED, one line, exit 130.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     return run_command(PROG, body, usage=(ConfigError, DataError), failed=(PipelineError,))

@@ -13,6 +13,7 @@ import os
 import time
 
 import keras
+import keras_tuner
 import tensorflow as tf
 
 from models import features
@@ -35,12 +36,23 @@ def describe_epoch(record: dict) -> str:
 
 
 def describe_trial(record: dict) -> str:
-    """One trial record as a line: ``trial 2/3: score 0.9710 (best 0.9800), 2.1 s, {values}``."""
+    """One trial record as a line: ``trial 2/3: score 0.9710 (best 0.9800), 2.1 s, {values}``, or why it failed."""
     values = ", ".join(f"{name}={value:.3g}" for name, value in record["values"].items())
-    return (
-        f"trial {record['trial']}/{record['of']}: score {record['score']:.4f} (best {record['best_score']:.4f}), "
-        f"{record['seconds']:.1f} s, {values}"
-    )
+    trial = f"trial {record['trial']}/{record['of']}"
+    if record.get("failed"):
+        return f"{trial}: FAILED after {record['seconds']:.1f} s: {record['failed']}, {values}"
+    best = "none yet" if record["best_score"] is None else f"{record['best_score']:.4f}"
+    return f"{trial}: score {record['score']:.4f} (best {best}), {record['seconds']:.1f} s, {values}"
+
+
+def failure_cause(message: str) -> str:
+    """The last line of a failed trial's traceback (KerasTuner keeps it in ``trial.message``): what raised."""
+    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "no cause recorded"
+
+
+class TrialsFailed(RuntimeError):
+    """Every trial of a search failed; the message is the first one's cause."""
 
 
 def epochs_path(log_dir: str) -> str:
@@ -117,9 +129,15 @@ class TrialLog:
         super().on_trial_begin(trial)
 
     def on_trial_end(self, trial):
-        """Records the trial once the oracle has scored it."""
-        super().on_trial_end(trial)
+        """Records the trial once the oracle has scored it; a failed trial is recorded with its cause."""
+        try:
+            super().on_trial_end(trial)  # the oracle ends the search after too many consecutive failures
+        finally:
+            self._record(trial)
+
+    def _record(self, trial) -> None:
         (best,) = self.oracle.get_best_trials(1) or [None]
+        failed = trial.status != keras_tuner.engine.trial.TrialStatus.COMPLETED
         record = {
             "trial": int(trial.trial_id) + 1,
             "of": self.oracle.max_trials,
@@ -127,10 +145,23 @@ class TrialLog:
             "score": trial.score,
             "best_score": best.score if best else None,
             "seconds": time.perf_counter() - self._trial_started,
+            "failed": failure_cause(trial.message) if failed else "",
         }
         PROGRESS.info("%s", describe_trial(record))
         if self.log_dir:
             _append(os.path.join(self.log_dir, TRIALS_FILE), record)
+
+    def search(self, *fit_args, **fit_kwargs):
+        """KerasTuner's search, ending with ``TrialsFailed`` (the first trial's cause) when no trial completed."""
+        try:
+            super().search(*fit_args, **fit_kwargs)
+        except RuntimeError as err:
+            if "consecutive failures" not in str(err):
+                raise
+        trials = [self.oracle.trials[trial_id] for trial_id in self.oracle.end_order]
+        if not any(t.status == keras_tuner.engine.trial.TrialStatus.COMPLETED for t in trials):
+            first = failure_cause(trials[0].message) if trials else "no trial ran"
+            raise TrialsFailed(f"every Tuner trial failed; the first: {first}")
 
 
 def read_records(log_dir: str, name: str = EPOCHS_FILE) -> list:

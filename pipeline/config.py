@@ -16,6 +16,7 @@ import os
 import typing
 from typing import Tuple
 
+from data.layout import MAX_IMAGE_SIDE
 from models.hyperparameters import ALGORITHMS
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,8 +25,7 @@ OUTPUT_ROOT_ENV = "PIPELINE_OUTPUT_ROOT"
 DEFAULT_OUTPUT_ROOT = "outputs"
 PRESETS = ("digits", "mnist", "folder")  # configs/<name>.py
 TUNING_MODES = ("tune", "reuse", "file", "off")
-# Largest image side and channel count: a 1024x1024 RGBA image is 4 MiB, and a batch of them fits a laptop.
-MAX_IMAGE_SIDE, CHANNELS = 1024, (1, 3, 4)
+CHANNELS = (1, 3, 4)
 MAX_TRAINER_WORKERS = 8
 # What --quick replaces: enough to run every component, not to train a good model.
 QUICK = dict(tuner_max_trials=1, tuner_epochs=1, tuner_examples=512, train_epochs=5, accuracy_lower_bound=0.5)

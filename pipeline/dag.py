@@ -20,7 +20,7 @@ from pipeline.config import PipelineConfig
 from pipeline.example_gen import ImportExampleGen
 from pipeline.factory import ComponentFactory
 from pipeline.fingerprint import code_version
-from pipeline.gate import AnomaliesGate
+from pipeline.gate import AnomaliesGate, label_stats_options
 from pipeline.metrics import MetricsPublisher
 
 # The module code each component runs, by import path (its fingerprint goes into its settings).
@@ -88,7 +88,11 @@ def training_settings(config: PipelineConfig) -> TrainingSettings:
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """Overall accuracy must clear the lower bound and not regress against the latest blessed model."""
+    """Overall accuracy must clear the lower bound and not regress against the served model; every class must score.
+
+    Per class (a slice by label), accuracy must be above 0: a model that answers one class for
+    everything gets 0 on every other class, so it is never blessed, however the test split is balanced.
+    """
     threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.accuracy_lower_bound}),
         # A tiny slack absorbs float noise when the candidate equals the baseline.
@@ -99,9 +103,15 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
     # The gate is overall accuracy: a plain `threshold` would apply to every per-class slice
     # too, so one class a hair worse would block an otherwise better model.
+    every_class = tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(lower_bound={"value": 1e-9}))
     accuracy = tfma.MetricConfig(
         class_name="SparseCategoricalAccuracy",
-        per_slice_thresholds=[tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)],
+        per_slice_thresholds=[
+            tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold),
+            tfma.PerSliceMetricThreshold(
+                slicing_specs=[tfma.SlicingSpec(feature_keys=[features.LABEL])], threshold=every_class
+            ),
+        ],
     )
     return tfma.EvalConfig(
         model_specs=[
@@ -148,7 +158,9 @@ def data_stage(config: PipelineConfig, factory: ComponentFactory = LOCAL) -> Dat
         output_config=output_config,
         data_fingerprint=factory.parameter(DATA_FINGERPRINT, ""),
     )
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"], stats_options=label_stats_options()
+    )
     if config.use_schema_gen:
         schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     else:
@@ -156,7 +168,11 @@ def data_stage(config: PipelineConfig, factory: ComponentFactory = LOCAL) -> Dat
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
-    gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"])
+    gate = AnomaliesGate(
+        anomalies=example_validator.outputs["anomalies"],
+        statistics=statistics_gen.outputs["statistics"],
+        num_classes=config.num_classes,
+    )
     return DataStage(example_gen, statistics_gen, schema_gen, example_validator, gate)
 
 

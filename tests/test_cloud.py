@@ -232,14 +232,14 @@ def test_without_endpoint_or_vertex_training_the_stock_components_remain(compile
     [
         (dict(project=None), "`project` is required"),
         (dict(image=""), "`image` is required"),
-        (dict(pipeline_root="/tmp/pipelines"), "`pipeline_root` must be a gs:// path"),
-        (dict(data_root="s3://bucket/data"), "`data_root` must be a gs:// path"),
+        (dict(pipeline_root="/tmp/pipelines"), "`pipeline_root` must be a gs://BUCKET/PATH path"),
+        (dict(data_root="s3://bucket/data"), "`data_root` must be a gs://BUCKET/PATH path"),
         (dict(trainer={"accelerator_type": "NVIDIA_TESLA_T4"}), "trainer: a GPU needs both"),
         (dict(projet="typo"), "unknown key\\(s\\) projet"),
         (dict(tuner_parallel_trials="2"), "`tuner_parallel_trials` must be of type int"),
         (dict(pipeline={"data_root": "gs://elsewhere"}), "pipeline.data_root is set by the cloud config itself"),
         (dict(pipeline={"trainer_workers": 2}), "pipeline.trainer_workers is set by the cloud config itself"),
-        (dict(trainer_replicas=0), "`trainer_replicas` must be at least 1"),
+        (dict(trainer_replicas=0), "`trainer_replicas` must lie in \\[1, 100\\], got 0"),
         (dict(pipeline={"train_epochs": "5"}), "pipeline.train_epochs must be of type int"),
         (dict(pipeline={"pipeline_name": "Digits_CNN"}), "pipeline_name 'Digits_CNN' must match"),
     ],
@@ -373,14 +373,14 @@ def test_paths_under_the_pipeline_root_move_with_the_runs_root(compiled):
 def test_submit_moves_the_job_to_its_pipeline_root(compiled, tmp_path, capsys, cloud_config_path):
     spec = tmp_path / "pipeline.json"
     spec.write_text(json.dumps(compiled.job))
-    args = ["--cloud-config", cloud_config_path, "--spec", str(spec), "--dry-run", "--pipeline-root", "gs://b2/r"]
+    args = ["--cloud-config", cloud_config_path, "--spec", str(spec), "--dry-run", "--pipeline-root", "gs://bucket-2/r"]
     assert submit.main(args) == 0
     request = json.loads(capsys.readouterr().out)
-    assert request["pipeline_root"] == "gs://b2/r"
-    assert {"gs://b2/r/Tuner/tensorboard", "gs://b2/r/Trainer/backup", "gs://b2/r/tmp"} <= set(
+    assert request["pipeline_root"] == "gs://bucket-2/r"
+    assert {"gs://bucket-2/r/Tuner/tensorboard", "gs://bucket-2/r/Trainer/backup", "gs://bucket-2/r/tmp"} <= set(
         request["paths_under_root"]
     )
-    assert all(path.startswith("gs://b2/r/") for path in request["paths_under_root"])
+    assert all(path.startswith("gs://bucket-2/r/") for path in request["paths_under_root"])
 
 
 def test_the_run_metrics_are_published_as_kfp_metrics_artifacts(compiled):

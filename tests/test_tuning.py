@@ -5,11 +5,13 @@ import types
 
 import keras
 import keras_tuner
+import numpy as np
 import pytest
 from conftest import component_settings
 
 import local_runner
-from models import devices, hyperparameters, training, tuning
+from models import callbacks, devices, hyperparameters, training, tuning
+from models import model as model_lib
 from models.settings import TrainingSettings, TuningSettings
 from pipeline import config as config_lib
 from pipeline import facts
@@ -151,3 +153,48 @@ def tuning_model(shape):
     from models import model as model_lib
 
     return model_lib.build_model(tuning.search_space(), shape, num_classes=10, total_steps=10)
+
+
+def flaky_search(tmp_path, failing_calls) -> tuning.RandomSearch:
+    """The project's random search on 8x8 inputs; its hypermodel raises on the trials numbered in ``failing_calls``."""
+    calls = []  # one per trial's build: KerasTuner's own build, when it reads the search space, is not one
+
+    def hypermodel(hp):
+        if searching:
+            calls.append(1)
+            if len(calls) in failing_calls:
+                raise ValueError(f"no model for call {len(calls)}")
+        return model_lib.build_model(hp, (8, 8, 1), 10, total_steps=2)
+
+    searching = False
+
+    oracle = tuning.DefaultsFirstOracle(
+        max_trials=3, hyperparameters=tuning.search_space(), objective=tuning.OBJECTIVE, seed=0
+    )
+    search = tuning.RandomSearch(oracle=oracle, hypermodel=hypermodel, directory=str(tmp_path), overwrite=True)
+    searching = True
+    return search
+
+
+def fit_kwargs() -> dict:
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 8, 8, 1), dtype=np.float32), rng.integers(0, 10, 32)
+    return {"x": x, "y": y, "validation_data": (x, y), "epochs": 1, "batch_size": 16, "verbose": 0}
+
+
+def test_a_failed_trial_is_reported_with_its_cause_and_the_search_goes_on(tmp_path, caplog):
+    caplog.set_level("INFO", logger=callbacks.PROGRESS.name)
+    search = flaky_search(tmp_path, failing_calls={2})
+    search.search(**fit_kwargs())
+    lines = [record.getMessage() for record in caplog.records if record.name == callbacks.PROGRESS.name]
+    assert len(lines) == 3 and lines[1].startswith("trial 2/3: FAILED after ")
+    assert "ValueError: no model for call 2" in lines[1]
+    assert lines[0].startswith("trial 1/3: score ") and lines[2].startswith("trial 3/3: score ")
+    assert search.get_best_hyperparameters(1)
+
+
+def test_when_every_trial_fails_the_search_ends_with_the_first_cause_in_one_line(tmp_path):
+    search = flaky_search(tmp_path, failing_calls={1, 2, 3})
+    with pytest.raises(callbacks.TrialsFailed) as raised:
+        search.search(**fit_kwargs())
+    assert str(raised.value) == "every Tuner trial failed; the first: ValueError: no model for call 1"
