@@ -55,6 +55,16 @@ class Lineage:
                 side.setdefault(edge.key, []).append(self.artifacts[edge.artifact_id])
         return side
 
+    def successors(self) -> Dict[str, set]:
+        """The graph to draw: ``a<id>`` (artifact) and ``e<id>`` (execution) nodes, each with the nodes it feeds."""
+        successors = {f"a{self.target.id}": set()}
+        for edge in self.edges:
+            artifact, execution = f"a{edge.artifact_id}", f"e{edge.execution_id}"
+            source, target = (artifact, execution) if edge.direction == "input" else (execution, artifact)
+            successors.setdefault(source, set()).add(target)
+            successors.setdefault(target, set())
+        return successors
+
     def ordered_executions(self) -> List[ExecutionRecord]:
         """The executions in the order they ran (every producer before its consumers)."""
         return sorted(self.executions.values(), key=lambda e: (e.start_ms, e.id))

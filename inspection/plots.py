@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, List
+from typing import TYPE_CHECKING, Dict
 
+from inspection import graph_layout
 from inspection.history import RunRecord
 from inspection.lineage import Lineage
 from models.features import ACCURACY
@@ -76,25 +77,10 @@ def plot_per_class(series: Dict[str, dict], metric: str = ACCURACY) -> Figure:
 
 def plot_lineage(lineage: Lineage) -> Figure:
     """The lineage as a left-to-right graph: artifacts (rounded) and executions (square), sources first."""
-    successors = {}
-    for edge in lineage.edges:
-        artifact, execution = f"a{edge.artifact_id}", f"e{edge.execution_id}"
-        source, target = (artifact, execution) if edge.direction == "input" else (execution, artifact)
-        successors.setdefault(source, set()).add(target)
-        successors.setdefault(target, set())
-    successors.setdefault(f"a{lineage.target.id}", set())
-    depth = {}
-
-    def distance_to_target(node: str) -> int:
-        if node not in depth:
-            depth[node] = 1 + max((distance_to_target(s) for s in successors[node]), default=-1)
-        return depth[node]
-
-    columns: Dict[int, List[str]] = {}
-    for node in successors:
-        columns.setdefault(distance_to_target(node), []).append(node)
-    positions = _layered_positions(columns, successors)
-    width, height = max(columns) + 1, max(len(c) for c in columns.values())
+    successors = lineage.successors()
+    positions = graph_layout.positions(successors)
+    width = max(x for x, _ in positions.values()) + 1
+    height = max(sum(1 for other in positions.values() if other[0] == x) for x, _ in positions.values())
     figure = _figure(1.7 * width + 0.5, 0.9 * height + 1.2)
     axes = figure.add_subplot()
     texts = {node: _draw_node(axes, lineage, node, xy) for node, xy in positions.items()}
@@ -113,19 +99,6 @@ def plot_lineage(lineage: Lineage) -> Figure:
     axes.axis("off")
     axes.set_title(f"Lineage of {lineage.target.label}")
     return figure
-
-
-def _layered_positions(columns: Dict[int, List[str]], successors: Dict[str, set]) -> Dict[str, tuple]:
-    """(x, y) per node: the target in the right-most column; each column ordered by its successors' heights."""
-    positions = {}
-    last = max(columns)
-    for distance in sorted(columns):
-        nodes = columns[distance]
-        heights = {n: [positions[s][1] for s in successors[n] if s in positions] for n in nodes}
-        nodes.sort(key=lambda n: (-(sum(heights[n]) / len(heights[n])) if heights[n] else 0.0, n))
-        for i, node in enumerate(nodes):
-            positions[node] = (last - distance, (len(nodes) - 1) / 2 - i)
-    return positions
 
 
 def _draw_node(axes, lineage: Lineage, node: str, xy: tuple):

@@ -20,6 +20,7 @@ from typing import Sequence
 from cli.errors import run_command
 from cli.parsing import Parser, boolean
 from data import DataError
+from local import bookkeeping
 from local.checks import (
     PipelineError,
     check_inputs,
@@ -35,6 +36,8 @@ from pipeline import facts, flags
 from pipeline.config import ConfigError, PipelineConfig
 
 FLAGS_ENV = "PIPELINE_FLAGS"
+# The runtime parameter TFX substitutes with the run id (tfx.orchestration.portable.base.constants).
+PIPELINE_RUN_ID = "pipeline-run-id"
 PROG = "local_runner.py"
 
 
@@ -56,14 +59,16 @@ def check(config: PipelineConfig) -> PipelineConfig:
     return config
 
 
-def run(config: PipelineConfig) -> None:
-    """Runs ``create_pipeline(config)`` to completion with TFX's LocalDagRunner; raises on failure.
+def run(config: PipelineConfig, run_id: str = "", recorded=None) -> None:
+    """Runs ``create_pipeline(config)`` to completion with TFX's LocalDagRunner as run ``run_id``; raises on failure.
 
     The DAG's ``NEVER_CACHED`` nodes get caching turned off in the compiled IR, which TFX's DSL has
     no per-node setting for; the tfx CLI, which only records the DSL, gets the pipeline itself.
+    ``recorded``, when given, is filled with the DAG as ``{node: [upstream nodes]}`` before the run starts.
     """
     from tfx import v1 as tfx
     from tfx.dsl.compiler import compiler
+    from tfx.orchestration.portable import runtime_parameter_utils
 
     from pipeline import dag
 
@@ -77,6 +82,11 @@ def run(config: PipelineConfig) -> None:
     for node in ir.nodes:
         if node.pipeline_node.node_info.id in dag.NEVER_CACHED:
             node.pipeline_node.execution_options.caching_options.enable_cache = False
+        if recorded is not None:
+            recorded[node.pipeline_node.node_info.id] = sorted(node.pipeline_node.upstream_nodes)
+    # The run id LocalDagRunner would pick (the start time), chosen here so the run's context can be found after.
+    run_id = run_id or datetime.datetime.now().isoformat()
+    runtime_parameter_utils.substitute_runtime_parameter(ir, {PIPELINE_RUN_ID: run_id})
     runner.run_with_ir(ir)
 
 
@@ -86,32 +96,6 @@ def failure(err: BaseException, log_path: str) -> Exception:
     if cause is not None:
         return type(cause)(f"{cause} (log: {log_path})")
     return PipelineError(f"the run failed: {type(err).__name__}: {' '.join(str(err).split())[:300]} (log: {log_path})")
-
-
-def record_interrupted(config: PipelineConfig) -> int:
-    """Marks this pipeline's executions left RUNNING as CANCELED, so ``inspection runs`` says the run was stopped.
-
-    The run holds the store's lock, so no other run of it is running; returns how many it marked.
-    """
-    import ml_metadata as mlmd
-    from ml_metadata.proto import metadata_store_pb2 as pb
-
-    connection = pb.ConnectionConfig()
-    connection.sqlite.filename_uri = config.metadata_path
-    connection.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE
-    store = mlmd.MetadataStore(connection)
-    pipeline = store.get_context_by_type_and_name("pipeline", config.pipeline_name)
-    if pipeline is None:
-        return 0
-    running = [
-        execution
-        for execution in store.get_executions_by_context(pipeline.id)
-        if execution.last_known_state in (pb.Execution.NEW, pb.Execution.RUNNING)
-    ]
-    for execution in running:
-        execution.last_known_state = pb.Execution.CANCELED
-    store.put_executions(running)
-    return len(running)
 
 
 def run_with_console(config: PipelineConfig, pipeline_flags: Sequence[str], verbose: bool) -> None:
@@ -126,15 +110,19 @@ def run_with_console(config: PipelineConfig, pipeline_flags: Sequence[str], verb
         console.line(
             f"Running {config.pipeline_name} (output in {os.path.dirname(config.pipeline_root)}; log {log_path})"
         )
+        run_id, recorded = datetime.datetime.now().isoformat(), {}
         try:
-            run(config)
+            run(config, run_id, recorded)
         except KeyboardInterrupt:
-            cancelled = record_interrupted(config)
+            cancelled = bookkeeping.record_interrupted(config)
             logging.warning("interrupted: %d execution(s) recorded as CANCELED in %s", cancelled, config.metadata_path)
             raise
         except Exception as err:  # noqa: BLE001  (any failure becomes one line; the traceback goes to the log)
             logging.exception("the run failed")
             raise failure(err, log_path) from err
+        finally:
+            if recorded:  # compiled: TFX may have recorded the run
+                bookkeeping.record_run(config, run_id, pipeline_flags, recorded, log_path)
         thresholds = f"; threshold {config.accuracy_lower_bound:g}, tolerance {config.regression_tolerance:g}"
         store = open_store(config.metadata_path)
         lines = summary_lines(store, config.pipeline_name, time.monotonic() - started, thresholds=thresholds)

@@ -17,6 +17,9 @@ PUBLISHED_BASELINE_ACCURACY = "baseline_accuracy"
 PUBLISHED_COUNT = "example_count"
 PUBLISHED_BLESSED = "blessed"
 PUBLISHED_CLASS = "accuracy_class_{label}"
+PUBLISHED_BASELINE_CLASS = "baseline_accuracy_class_{label}"
+# Where the confusion matrix goes in the ClassificationMetrics (the key KFP's SDK and UI use).
+CONFUSION_MATRIX = "confusionMatrix"
 
 
 def slice_metrics(result) -> dict:
@@ -49,10 +52,12 @@ def published_values(metrics: dict, blessed: bool, baseline: Optional[dict] = No
         PUBLISHED_COUNT: metrics["overall"][EXAMPLE_COUNT],
         PUBLISHED_BLESSED: 1.0 if blessed else 0.0,
     }
-    if baseline:
-        values[PUBLISHED_BASELINE_ACCURACY] = baseline["overall"][ACCURACY]
     for label, by_label in metrics["by_label"].items():
         values[PUBLISHED_CLASS.format(label=label)] = by_label[ACCURACY]
+    if baseline:
+        values[PUBLISHED_BASELINE_ACCURACY] = baseline["overall"][ACCURACY]
+        for label, by_label in baseline["by_label"].items():
+            values[PUBLISHED_BASELINE_CLASS.format(label=label)] = by_label[ACCURACY]
     return values
 
 

@@ -16,9 +16,6 @@ from tfx.types import standard_artifacts
 import system
 from pipeline import evaluation as evaluation_lib
 
-# Where the confusion matrix goes in the ClassificationMetrics (the key KFP's SDK and UI use).
-CONFUSION_MATRIX = "confusionMatrix"
-
 
 @component
 def MetricsPublisher(
@@ -32,4 +29,5 @@ def MetricsPublisher(
     blessed = blessing.get_int_custom_property("blessed") == 1
     for name, value in evaluation_lib.published_values(candidate, blessed, baseline).items():
         metrics.set_float_custom_property(name, value)
-    classification.set_json_value_custom_property(CONFUSION_MATRIX, evaluation_lib.confusion_matrix(evaluation.uri))
+    matrix = evaluation_lib.confusion_matrix(evaluation.uri)
+    classification.set_json_value_custom_property(evaluation_lib.CONFUSION_MATRIX, matrix)
