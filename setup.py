@@ -16,6 +16,7 @@ PACKAGES = [
     "benchmarks",
     "cli",
     "system",
+    "ui",
 ]
 # The runners live at the project root, as in TFX's templates, so `tfx pipeline create
 # --pipeline_path local_runner.py` needs no path tricks; installed, `python -m` finds them anywhere.
@@ -27,5 +28,6 @@ setup(
     description="TFX end-to-end pipeline for image classification with a Keras convnet",
     packages=find_packages(include=[*PACKAGES, *(f"{name}.*" for name in PACKAGES)]),
     py_modules=RUNNERS,
+    package_data={"ui": ["templates/*.html", "static/*"]},
     python_requires=">=3.10,<3.11",
 )

@@ -29,3 +29,17 @@ class Parser(argparse.ArgumentParser):
 def boolean(parser, *names: str, **kwargs) -> None:
     """Adds a boolean flag in the project's one grammar: ``--name`` sets it, ``--no-name`` clears it."""
     parser.add_argument(*names, action=argparse.BooleanOptionalAction, **kwargs)
+
+
+MAX_PORT = 65535
+
+
+def port_number(text: str) -> int:
+    """argparse type of a TCP port: an integer in [1, 65535]."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"must lie in [1, {MAX_PORT}], got {port}")
+    return port

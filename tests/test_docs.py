@@ -23,6 +23,16 @@ def test_the_readme_fits_on_a_few_screens_and_every_link_resolves():
         assert f"docs/{topic}.md" in links
 
 
+def test_the_readmes_screenshots_are_pngs_under_200_kb():
+    images = re.findall(r"!\[[^]]*\]\(([^)]+)\)", read("README.md"))
+    assert images
+    for image in images:
+        path = os.path.join(PROJECT_ROOT, image)
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n", image
+        assert os.path.getsize(path) < 200 * 1024, image
+
+
 def test_the_architecture_lists_every_module():
     listed = read("docs/architecture.md")
     missing = [path for path in product_modules() if not path.endswith("__init__.py") and f"`{path}`" not in listed]

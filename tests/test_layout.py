@@ -89,13 +89,14 @@ def test_no_two_modules_or_packages_share_a_name_nor_one_with_the_standard_libra
 
 def _parsers() -> dict:
     """Every command's parser, by the command a person types."""
-    from benchmarks import cold_cached, common, rest_load, scale, startup
+    from benchmarks import cold_cached, common, rest_load, scale, startup, ui_pages
     from cloud import compiler, submit
     from cloud.preflight import main as preflight
     from data import prepare
     from inspection import command_line, schema
     from local import run
     from serving import options, predict, server
+    from ui import start
 
     _, benchmark = common.build_parsers("benchmarks.cold_cached", cold_cached.__doc__)
     return {
@@ -112,6 +113,8 @@ def _parsers() -> dict:
         "benchmarks.scale": scale.build_parser(),
         "benchmarks.rest_load": rest_load.build_parser(),
         "benchmarks.startup": startup.build_parser(),
+        "benchmarks.ui_pages": ui_pages.build_parser(),
+        "ui": start.build_parser(),
     }
 
 
@@ -135,7 +138,16 @@ def test_every_flag_of_every_command_is_explained_and_booleans_share_one_grammar
 
 
 @pytest.mark.parametrize(
-    "module", ["cloud.submit", "kubeflow_v2_runner", "cloud.compiler", "pipeline.flags", "local.run", "serving.options"]
+    "module",
+    [
+        "cloud.submit",
+        "kubeflow_v2_runner",
+        "cloud.compiler",
+        "pipeline.flags",
+        "local.run",
+        "serving.options",
+        "ui.start",
+    ],
 )
 def test_the_command_line_paths_import_no_tensorflow(module):
     code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tfx')))"
