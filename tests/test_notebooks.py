@@ -53,12 +53,18 @@ def images_in(notebook: nbformat.NotebookNode) -> int:
 
 
 @pytest.fixture(scope="module")
-def executed(mnist_run) -> dict:
+def notices_log(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("notebooks") / "notices.log")
+
+
+@pytest.fixture(scope="module")
+def executed(mnist_run, notices_log) -> dict:
     """Each notebook, executed against the session's first run."""
     env = {
         "PIPELINE_METADATA_PATH": mnist_run.config.metadata_path,
         "PIPELINE_NAME": mnist_run.config.pipeline_name,
         "PIPELINE_RUN_ID": mnist_run.first_run.run_id,
+        "PIPELINE_NOTEBOOK_LOG": notices_log,
     }
     with pytest.MonkeyPatch.context() as patch:  # the kernels inherit this process's environment
         for name, value in env.items():
@@ -120,3 +126,13 @@ def test_metadata_explorer_draws_the_lineage_of_the_pushed_model(executed, mnist
         assert examples.uri in text  # the pushed model's Examples, raw and transformed
     assert run_id in text
     assert images_in(notebook) == 2  # component durations and the lineage graph
+
+
+def test_no_cell_prints_to_stderr_and_the_library_notices_are_in_the_log(executed, notices_log):
+    for name, notebook in executed.items():
+        stderr = [o.text for cell in notebook.cells for o in cell.get("outputs", []) if o.get("name") == "stderr"]
+        assert stderr == [], (name, stderr)
+    with open(notices_log) as f:
+        log = f.read()
+    # What used to be red blocks: TensorFlow's C++ start-up lines and Google's FutureWarnings, now logged.
+    assert "tensorflow/" in log and "FutureWarning" in log
