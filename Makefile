@@ -7,12 +7,13 @@ OUTPUT_ROOT ?= outputs
 MNIST_SOURCE ?= ../shared/datasets/mnist-10k
 SERVING_DIR ?= $(OUTPUT_ROOT)/serving/digits-convnet
 MODEL_NAME ?= digits
+UI_PORT ?= 8502
 UV_VERSION := 0.13.9
 FLAGS ?=
 # Where `make compile` and `make preflight` aim the job: vertex (Vertex AI Pipelines) or kfp (Kubeflow Pipelines 2).
 TARGET ?= vertex
 
-.PHONY: run test lint format data bench bench-peer bench-scale bench-serve lock schema compile preflight check-serving-tf notebooks clean tensorboard serve
+.PHONY: run test lint browser ui format data bench bench-peer bench-scale bench-serve lock schema compile preflight check-serving-tf notebooks clean tensorboard serve
 
 # Creates .venv with Python 3.10 and installs the locked dependency set with uv.
 $(STAMP): requirements.lock setup.py
@@ -38,8 +39,16 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: lint
+test: lint browser
 	$(PY) -m pytest
+
+# The web UI's tests drive a real Chromium: Debian's chromium and chromium-driver, installed when missing
+# (as root, as on CI; otherwise the line says what to install).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "make: the UI tests need Chromium: apt-get install chromium chromium-driver (as root)" >&2; exit 1; fi; }
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.cold_cached --mnist-source $(MNIST_SOURCE) $(FLAGS)
@@ -95,16 +104,22 @@ check-serving-tf: $(STAMP) data
 
 # Opens JupyterLab on notebooks/; they read the run from $(OUTPUT_ROOT) (or PIPELINE_METADATA_PATH, PIPELINE_NAME).
 # Jupyter refuses to run as root unless told to, which containers need.
+NOTEBOOKS_PORT ?= 8888
 notebooks: $(STAMP)
-	PIPELINE_OUTPUT_ROOT=$(abspath $(OUTPUT_ROOT)) $(VENV)/bin/jupyter lab --notebook-dir=notebooks \
+	PIPELINE_OUTPUT_ROOT=$(abspath $(OUTPUT_ROOT)) $(VENV)/bin/jupyter lab --notebook-dir=notebooks --port $(NOTEBOOKS_PORT) \
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf $(OUTPUT_ROOT)
 
 # TensorBoard on the Tuner's trials and the Trainer's epochs of every pipeline run under OUTPUT_ROOT.
+TENSORBOARD_PORT ?= 6006
 tensorboard: $(STAMP)
-	$(VENV)/bin/tensorboard --logdir $(OUTPUT_ROOT)/pipelines
+	$(VENV)/bin/tensorboard --logdir $(OUTPUT_ROOT)/pipelines --port $(TENSORBOARD_PORT)
+
+# The web UI (ui/app.py) on loopback: the runs under OUTPUT_ROOT, and the model their Pusher wrote to try.
+ui: $(STAMP)
+	$(PY) -m ui --output-root $(OUTPUT_ROOT) --port $(UI_PORT) $(FLAGS)
 
 # The REST server (TF Serving's API, port 8501) on the newest version the Pusher wrote to SERVING_DIR.
 serve: $(STAMP)

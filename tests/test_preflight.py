@@ -13,10 +13,11 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import types
 
 import pytest
-from conftest import CLOUD_BASE
+from conftest import CLOUD_BASE, PROJECT_ROOT
 
 from cloud import compiler
 from cloud.preflight import main as preflight
@@ -45,14 +46,26 @@ def invoke(argv: list) -> types.SimpleNamespace:
     return types.SimpleNamespace(code=code, out=out.getvalue(), err=err.getvalue(), run_id=run_id)
 
 
-def preflight_root(tmp_path_factory, name: str, cloud: dict) -> types.SimpleNamespace:
+def invoke_make(place: types.SimpleNamespace) -> types.SimpleNamespace:
+    """``make preflight`` as the README gives it: it prepares the digits under the output root, then runs."""
+    done = subprocess.run(
+        ["make", "-s", "-C", PROJECT_ROOT, "preflight", f"OUTPUT_ROOT={place.root}", f"CLOUD_CONFIG={place.config}"],
+        capture_output=True,
+        text=True,
+    )
+    (run_id,) = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("Preflight ")][:1] or [""]
+    return types.SimpleNamespace(code=done.returncode, out=done.stdout, err=done.stderr, run_id=run_id)
+
+
+def preflight_root(tmp_path_factory, name: str, cloud: dict, prepared: bool = True) -> types.SimpleNamespace:
     root = tmp_path_factory.mktemp(name)
-    data = str(root / "data")
-    prepare.prepare("digits", data)
+    data = str(root / "data" / "digits")  # where `make preflight` prepares them
+    if prepared:
+        prepare.prepare("digits", data)
     config = root / "cloud.json"
     config.write_text(json.dumps(cloud))
     argv = ["--cloud-config", str(config), "--output-root", str(root), "--param", f"data_root={data}"]
-    return types.SimpleNamespace(root=root, data=data, argv=argv, folder=root / "preflight" / PIPELINE)
+    return types.SimpleNamespace(root=root, data=data, config=config, argv=argv, folder=root / "preflight" / PIPELINE)
 
 
 def opened(place: types.SimpleNamespace, runs: list) -> types.SimpleNamespace:
@@ -63,9 +76,9 @@ def opened(place: types.SimpleNamespace, runs: list) -> types.SimpleNamespace:
 
 @pytest.fixture(scope="module")
 def vertex(tmp_path_factory):
-    """One preflight of the job compiled for Vertex AI."""
-    place = preflight_root(tmp_path_factory, "vertex", VERTEX_CLOUD)
-    return opened(place, [invoke(place.argv)])
+    """One preflight of the job compiled for Vertex AI, started by ``make preflight``."""
+    place = preflight_root(tmp_path_factory, "vertex", VERTEX_CLOUD, prepared=False)
+    return opened(place, [invoke_make(place)])
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The tfx CLI path from the README, with SchemaGen for a "new" dataset, then refresh_schema.
+"""The tfx CLI path from the README, with SchemaGen for a "new" dataset, then ``make schema``.
 
 `tfx pipeline create` + `tfx run create` on the digits data, configured through
 PIPELINE_FLAGS exactly as a user would, then the inferred schema is curated into a file that
@@ -14,7 +14,6 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from data import prepare
 from inspection import history
-from inspection import schema as refresh_schema
 from inspection import store as store_lib
 from pipeline import config as config_lib
 from pipeline import facts
@@ -72,7 +71,11 @@ def test_tfx_cli_runs_the_pipeline_with_schema_gen_and_the_schema_refreshes(tmp_
     assert len(os.listdir(config.serving_dir)) == 1
 
     out = tmp_path / "schema" / "schema.pbtxt"
-    assert refresh_schema.main(["--out", str(out), *flags]) == 0
+    pipeline_flags = " ".join(flag for flag in flags if flag not in ("--output-root", str(tmp_path)))
+    make_schema = ["make", "-s", "-C", config_lib.PROJECT_ROOT, "schema", f"SCHEMA_OUT={out}"]
+    make_schema += [f"OUTPUT_ROOT={tmp_path}", f"FLAGS={pipeline_flags}"]
+    done = subprocess.run(make_schema, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
     refreshed = text_format.Parse(out.read_text(), schema_pb2.Schema())
     with open(config_lib.preset_config("digits").schema_path) as f:
         curated = text_format.Parse(f.read(), schema_pb2.Schema())
