@@ -5,7 +5,8 @@
 Takes the newest run of a local store (by default it makes one: a quick digits run in a temporary
 folder), copies the store and records that run again until the copy holds ``--runs`` runs, each
 with its own executions and run context, the same artifacts, as reruns from the cache record them.
-It then starts the UI on the copy and times GET / and GET /runs/{id} over HTTP on loopback.
+It then starts the UI on the copy and times GET / and GET /runs/{id} over HTTP on loopback, and
+the "Try it" page's request: one drawn image through POST /serving/v1/models/{name}:predict.
 """
 
 import os
@@ -72,16 +73,31 @@ def _event(event: pb.Event) -> pb.Event:
     return copy
 
 
-def timed(url: str, count: int) -> list:
-    """Milliseconds of ``count`` sequential GETs of ``url`` after one untimed warm-up."""
+def timed(url: str, count: int, body: dict = None) -> list:
+    """Milliseconds of ``count`` sequential GETs of ``url`` (POSTs of ``body``) after one untimed warm-up."""
     with httpx.Client(timeout=120) as client:
-        client.get(url).raise_for_status()
+
+        def ask():
+            response = client.post(url, json=body) if body is not None else client.get(url)
+            response.raise_for_status()
+
+        ask()
         times = []
         for _ in range(count):
             started = time.perf_counter()
-            client.get(url).raise_for_status()
+            ask()
             times.append(1000 * (time.perf_counter() - started))
     return times
+
+
+def drawn_digit(shape: list) -> dict:
+    """A predict request for one image of ``shape`` with a vertical stroke, as the canvas sends it."""
+    height, width, channels = shape
+    rows = [
+        [[255 if abs(x - width // 2) <= 1 and 4 <= y < height - 4 else 0] * channels for x in range(width)]
+        for y in range(height)
+    ]
+    return {"instances": [rows]}
 
 
 def main(argv=None) -> int:
@@ -101,16 +117,21 @@ def main(argv=None) -> int:
     run_ids = replicate(config.metadata_path, copy, config.pipeline_name, runs)
     print(f"store with {len(run_ids)} runs built in {time.perf_counter() - started:.1f} s: {copy}")
     print(f"runs page rows: {len(run_table.run_page(open_store(copy), config.pipeline_name)[1])} (a page)")
-    command = [sys.executable, "-m", "ui", "--no-serve-model", "--metadata-path", copy]
+    command = [sys.executable, "-m", "ui", "--metadata-path", copy, "--serving-dir", config.serving_dir]
     command += ["--pipeline-name", config.pipeline_name]
     with ServiceProcess(lambda port: [*command, "--port", str(port)], os.path.join(work, "ui.log"), "/") as ui:
         for name, path in (("runs page /", "/"), ("run page /runs/{id}", f"/runs/{run_ids[len(run_ids) // 2]}")):
-            times = timed(ui.url + path, count)
-            print(
-                f"{name}: median {statistics.median(times):.1f} ms, max {max(times):.1f} ms "
-                f"over {count} requests, {len(run_ids)} runs in the store"
-            )
+            report(name, timed(ui.url + path, count), f"{len(run_ids)} runs in the store")
+        api = f"{ui.url}/serving/v1/models/{config.pipeline_name}"
+        shape = httpx.get(api + "/metadata", timeout=120).json()["metadata"]["image_shape"]
+        report("a drawn digit, POST :predict", timed(api + ":predict", count, drawn_digit(shape)), f"image {shape}")
     return 0
+
+
+def report(name: str, times: list, what: str) -> None:
+    """One line: the median and the slowest of the timed requests."""
+    median, slowest = statistics.median(times), max(times)
+    print(f"{name}: median {median:.1f} ms, max {slowest:.1f} ms over {len(times)} requests, {what}")
 
 
 if __name__ == "__main__":

@@ -45,17 +45,25 @@ def run_contexts(store: mlmd.MetadataStore, pipeline_name: str) -> list:
     return sorted(runs, key=lambda c: (c.create_time_since_epoch, c.id), reverse=True)
 
 
-def node_names(store: mlmd.MetadataStore, pipeline_name: str) -> Dict[int, str]:
-    """Maps execution id to node id for TFX's layout (one query per node); KFP's steps name their own node."""
+def node_names(store: mlmd.MetadataStore, pipeline_name: str, executions: list) -> Dict[int, str]:
+    """Maps the id of each of ``executions`` to its node id; KFP's steps name their own node.
+
+    TFX's layout puts each node's executions under a node context: one query per node, asking only
+    for executions created in the window of ``executions`` (a node has one per run).
+    """
     layout = store_layout.of(store)
-    if not layout.node_context:
+    if not layout.node_context or not executions:
         return {}
-    prefix = pipeline_name + "."
-    names = {}
+    times = [e.create_time_since_epoch for e in executions]
+    window = mlmd.ListOptions(
+        filter_query=f"create_time_since_epoch >= {min(times)} AND create_time_since_epoch <= {max(times)}"
+    )
+    prefix, wanted, names = pipeline_name + ".", {e.id for e in executions}, {}
     for context in store.get_contexts_by_type(layout.node_context):
         if context.name.startswith(prefix):
-            for execution in store.get_executions_by_context(context.id):
-                names[execution.id] = context.name[len(prefix) :]
+            for execution in store.get_executions_by_context(context.id, list_options=window):
+                if execution.id in wanted:
+                    names[execution.id] = context.name[len(prefix) :]
     return names
 
 
@@ -63,10 +71,10 @@ def run_records(store: mlmd.MetadataStore, pipeline_name: str, contexts: list) -
     """(RunRecord, the run's MLMD executions including a KFP run's root) for each of ``contexts``."""
     layout = store_layout.of(store)
     execution_types = {t.id: t.name for t in store.get_execution_types()}
-    nodes = node_names(store, pipeline_name)
+    by_run = [store.get_executions_by_context(context.id) for context in contexts]
+    nodes = node_names(store, pipeline_name, [e for executions in by_run for e in executions])
     records = []
-    for context in contexts:
-        executions = store.get_executions_by_context(context.id)
+    for context, executions in zip(contexts, by_run, strict=True):
         steps = [
             ExecutionRecord(
                 node=nodes.get(e.id) or layout.node(e, {}),

@@ -58,7 +58,8 @@ def load(store: mlmd.MetadataStore, pipeline_name: str, run_id: str) -> RunData:
     """The run ``run_id`` of the pipeline; NotFound when the store has no such run of it."""
     layout = store_layout.of(store)
     context = store.get_context_by_type_and_name(layout.run_context, run_id)
-    if context is None or run_id not in {c.name for c in run_table.run_contexts(store, pipeline_name)}:
+    parents = store.get_parent_contexts_by_context(context.id) if context is not None else []
+    if pipeline_name not in {c.name for c in parents}:
         raise NotFound(f"no run {run_id!r} of pipeline {pipeline_name!r} in this store")
     [(run, executions)] = run_table.run_records(store, pipeline_name, [context])
     by_id = {e.id: e for e in run.executions}
