@@ -20,7 +20,6 @@ from typing import Sequence
 from cli.errors import run_command
 from cli.parsing import Parser, boolean
 from data import DataError
-from local import bookkeeping
 from local.checks import (
     PipelineError,
     check_inputs,
@@ -102,6 +101,7 @@ def run_with_console(config: PipelineConfig, pipeline_flags: Sequence[str], verb
     """Runs with the terminal kept for progress and the summary, and everything else in this run's log file."""
     from inspection.store import open_store
     from inspection.summary import python_command, summary_lines
+    from local import bookkeeping  # ML Metadata: loaded for a run, not for --help
 
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     log_path = os.path.join(config.log_dir, f"{config.pipeline_name}-{stamp}.log")
