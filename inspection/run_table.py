@@ -112,8 +112,11 @@ def parameters(store: mlmd.MetadataStore, context, executions: list) -> Tuple[st
         settings = context.custom_properties.get(RUN_SETTINGS)
         return context.custom_properties[RUN_FLAGS].string_value, json.loads(settings.string_value or "{}")
     layout = store_layout.of(store)
+    if not layout.dag_execution:
+        return "", {}
+    (root_type,) = [t.id for t in store.get_execution_types() if t.name == layout.dag_execution] or [None]
     for execution in executions:  # a KFP run: its root DAG execution holds the runtime parameters
-        if "inputs" in execution.custom_properties and layout.dag_execution:
+        if execution.type_id == root_type and "inputs" in execution.custom_properties:
             values = plain_value(execution.custom_properties["inputs"]) or {}
             return " ".join(f"{k}={v}" for k, v in sorted(values.items())), values
     return "", {}

@@ -18,11 +18,12 @@ from inspection import store_layout
 LATEST = "latest"
 
 # What a local run adds to its run context (local/bookkeeping.py): the command line's flags, every
-# setting as JSON, the DAG as JSON ``{node: [upstream nodes]}`` and the run's log file.
+# setting as JSON, the DAG as JSON ``{node: [upstream nodes]}``, the run's log file and the error it ended with.
 RUN_FLAGS = "run_flags"
 RUN_SETTINGS = "run_settings"
 RUN_DAG = "run_dag"
 RUN_LOG = "run_log"
+RUN_ERROR = "run_error"
 
 # The Kubeflow Pipelines metadata service listens here (service metadata-grpc-service, namespace kubeflow).
 GRPC_PORT = 8080

@@ -1,10 +1,11 @@
 """What a local run adds to ML Metadata beyond TFX's own records: how it ended, and what it was asked to do.
 
 TFX records executions, artifacts and a ``pipeline_run`` context per run. A run stopped by Ctrl-C
-or SIGTERM would stay ``RUNNING`` there, so ``record_interrupted`` marks it ``CANCELED``. And a
-run context says nothing of the flags, settings or DAG behind it, which the web UI (ui/) shows and
-compares, so ``record_run`` adds them as the context's custom properties (names in
-inspection/store.py). Both write after TFX has finished with the store, under the run's lock.
+or SIGTERM would stay ``RUNNING`` there, so ``record_interrupted`` marks it ``CANCELED``. A run
+context says nothing of the flags, settings or DAG behind it, which the web UI (ui/) shows and
+compares, and TFX records no error for a component that raised: ``record_run`` adds them as the
+context's custom properties (names in inspection/store.py). Both write after TFX has finished with
+the store, under the run's lock.
 """
 
 import dataclasses
@@ -48,9 +49,12 @@ def record_interrupted(config: PipelineConfig) -> int:
 
 
 def record_run(
-    config: PipelineConfig, run_id: str, flags: Sequence[str], dag: Dict[str, List[str]], log_path: str
+    config: PipelineConfig, run_id: str, flags: Sequence[str], dag: Dict[str, List[str]], log_path: str, error: str = ""
 ) -> bool:
-    """Adds the run's flags, settings, DAG (``{node: [upstream nodes]}``) and log path to its run context.
+    """Adds the run's flags, settings, DAG (``{node: [upstream nodes]}``), log path and error to its run context.
+
+    ``error`` is the line the run ended with when it failed (TFX records no error for an executor
+    that raised), empty when it succeeded.
 
     Returns False when TFX recorded no such run (it stopped before its first component started).
     """
@@ -63,6 +67,7 @@ def record_run(
         store_lib.RUN_SETTINGS: json.dumps(dataclasses.asdict(config), sort_keys=True, default=str),
         store_lib.RUN_DAG: json.dumps(dag, sort_keys=True),
         store_lib.RUN_LOG: log_path,
+        store_lib.RUN_ERROR: error,
     }
     for key, value in values.items():
         context.custom_properties[key].string_value = value

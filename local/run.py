@@ -110,19 +110,22 @@ def run_with_console(config: PipelineConfig, pipeline_flags: Sequence[str], verb
         console.line(
             f"Running {config.pipeline_name} (output in {os.path.dirname(config.pipeline_root)}; log {log_path})"
         )
-        run_id, recorded = datetime.datetime.now().isoformat(), {}
+        run_id, recorded, error = datetime.datetime.now().isoformat(), {}, ""
         try:
             run(config, run_id, recorded)
         except KeyboardInterrupt:
             cancelled = bookkeeping.record_interrupted(config)
             logging.warning("interrupted: %d execution(s) recorded as CANCELED in %s", cancelled, config.metadata_path)
+            error = "interrupted (Ctrl-C or SIGTERM)"
             raise
         except Exception as err:  # noqa: BLE001  (any failure becomes one line; the traceback goes to the log)
             logging.exception("the run failed")
-            raise failure(err, log_path) from err
+            cause = failure(err, log_path)
+            error = str(cause)
+            raise cause from err
         finally:
             if recorded:  # compiled: TFX may have recorded the run
-                bookkeeping.record_run(config, run_id, pipeline_flags, recorded, log_path)
+                bookkeeping.record_run(config, run_id, pipeline_flags, recorded, log_path, error)
         thresholds = f"; threshold {config.accuracy_lower_bound:g}, tolerance {config.regression_tolerance:g}"
         store = open_store(config.metadata_path)
         lines = summary_lines(store, config.pipeline_name, time.monotonic() - started, thresholds=thresholds)

@@ -266,6 +266,17 @@ def test_degenerate_data_stops_the_run_in_one_line_naming_the_split_and_the_coun
     line = one_line(result, "local_runner.py")
     assert result.returncode == 2 and re.search(named, line), line
     assert os.listdir(tmp_path / "out" / "serving" / "folder-convnet") == []  # nothing pushed
+    # The web UI's run page names the failed component, its error and the run's log.
+    from inspection.store import open_store
+    from ui import run_page
+
+    store = open_store(str(tmp_path / "out" / "metadata" / "folder-convnet" / "metadata.db"))
+    (run,) = run_page.run_table.run_contexts(store, "folder-convnet")
+    data = run_page.load(store, "folder-convnet", run.name)
+    gate = run_page.component(data, "AnomaliesGate")
+    assert gate["state"] == "FAILED" and re.search(named, gate["error"]), gate["error"]
+    assert gate["log"] == re.search(r"\(log: (\S+)\)", line).group(1)
+    assert run_page.component(data, "Trainer")["state"] == run_page.NOT_RUN
 
 
 def test_a_run_stopped_by_sigterm_is_recorded_as_canceled_and_a_rerun_resumes_from_the_cache(tmp_path):

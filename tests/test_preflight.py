@@ -12,13 +12,17 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import types
 
+import httpx
 import pytest
 from conftest import CLOUD_BASE, PROJECT_ROOT
 
+from benchmarks.service_process import ServiceProcess
 from cloud import compiler
 from cloud.preflight import main as preflight
 from cloud.preflight import standins
@@ -234,6 +238,24 @@ def test_new_data_files_rerun_importexamplegen_and_everything_after_it_on_kfp(kf
     assert fingerprints[0] and fingerprints[0] != fingerprints[1]
     counts = task_output(kfp, third.run_id, "MetricsPublisher", "metrics")["metadata"]["example_count"]
     assert counts > 170  # the copied file's examples are in the new splits
+
+
+def test_the_web_ui_reads_the_preflight_store_in_kfps_layout(kfp, tmp_path):
+    store = ["--metadata-path", str(kfp.folder / "metadata.db"), "--pipeline-name", PIPELINE, "--no-serve-model"]
+    ui = ServiceProcess(
+        lambda port: [sys.executable, "-m", "ui", "--port", str(port), *store], str(tmp_path / "ui.log"), "/"
+    )
+    with ui:
+        runs = httpx.get(ui.url, timeout=120).text
+        first = kfp.runs[0].run_id
+        page = httpx.get(f"{ui.url}/runs/{first}", params={"component": "Trainer"}, timeout=120)
+    assert all(f'data-run="{run.run_id}"' in runs for run in kfp.runs)
+    assert "data_root=" in runs  # a KFP run's runtime parameters stand in for flags
+    assert page.status_code == 200
+    nodes = set(re.findall(r'<a class="node" href="[^"]*" data-node="([^"]+)"', page.text))
+    assert nodes == set(EVERY_STEP)  # the DAG, drawn from the artifacts' events
+    trained = task_output(kfp, first, "Trainer", "model")
+    assert trained["uri"] in page.text  # the component's outputs
 
 
 def test_inspect_reads_the_preflight_store_in_kfps_layout(kfp, capsys):

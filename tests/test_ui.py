@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -251,6 +252,15 @@ def test_a_missing_store_is_a_page_naming_the_path_it_tried(tmp_path, driver, sh
     expected = tmp_path / "nothing" / "metadata" / "digits-convnet" / "metadata.db"
     assert status == 503 and str(expected) in body
     assert str(expected) in driver.find_element(By.CSS_SELECTOR, ".error").text
+
+
+def test_an_unreachable_metadata_service_is_a_page_naming_it(tmp_path):
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with start_ui(tmp_path, "--grpc-host", "127.0.0.1", "--grpc-port", str(port)) as ui:
+        status, body = get(ui, "/")
+    assert status == 503 and f"127.0.0.1:{port}" in body
 
 
 def test_a_value_holding_html_is_shown_as_text(runs, tmp_path, driver, shots):

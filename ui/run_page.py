@@ -14,7 +14,7 @@ import ml_metadata as mlmd
 from inspection import run_table, store_layout
 from inspection.history import artifact_records
 from inspection.records import ArtifactRecord, RunRecord, plain_value
-from inspection.store import RUN_DAG, RUN_LOG, Event, MetadataError
+from inspection.store import RUN_DAG, RUN_ERROR, RUN_LOG, Event, MetadataError
 from ui import charts
 
 # TFX's record of a failed execution's error (tfx.orchestration.portable.mlmd.execution_lib).
@@ -125,20 +125,23 @@ def component(data: RunData, node: str) -> dict:
         "outputs": [a for a in data.outputs if a.node == node],
     }
     if record.state in ("FAILED", "CANCELED"):
-        detail["error"] = _error(execution)
+        detail["error"] = _error(execution, data.context)
         log = data.context.custom_properties.get(RUN_LOG)
         detail["log"] = log.string_value if log is not None else ""
     return detail
 
 
-def _error(execution) -> str:
-    """The failure TFX recorded for an execution, or a pointer to the log when it recorded none."""
+def _error(execution, context) -> str:
+    """The failure TFX recorded for an execution, else the line the local run ended with, else a pointer to the log."""
     result = execution.custom_properties.get(EXECUTION_RESULT)
     if result is not None and result.string_value:
         try:
             return json.loads(result.string_value).get("resultMessage", "") or result.string_value
         except ValueError:
             return result.string_value
+    ended = context.custom_properties.get(RUN_ERROR)
+    if ended is not None and ended.string_value:
+        return ended.string_value
     return "no error was recorded in ML Metadata; the run's log has the traceback"
 
 
