@@ -21,6 +21,7 @@ COPY cloud/ cloud/
 COPY local/ local/
 COPY inspection/ inspection/
 COPY serving/ serving/
+COPY ui/ ui/
 COPY benchmarks/ benchmarks/
 COPY cli/ cli/
 COPY system/ system/

@@ -170,6 +170,6 @@ def main(argv=None) -> int:
     def body() -> None:
         job = compile_pipeline(cloud_lib.load(args.cloud_config), args.output, args.target)
         name, parameters = job["pipelineSpec"]["pipelineInfo"]["name"], job["runtimeConfig"].get("parameterValues", {})
-        print(f"pipeline {name}: compiled to {args.output} (runtime parameters: {', '.join(parameters)})")
+        print(f"pipeline {name}: compiled to {args.output} (runtime parameters: {', '.join(sorted(parameters))})")
 
     return run_command(PROG, body, usage=(ConfigError,))

@@ -137,10 +137,15 @@ class ArtifactRecord:
 
 
 def plain_value(value: metadata_store_pb2.Value):
-    """A property value as a plain Python value."""
+    """A property value as a plain Python value; a map or list KFP's launcher wrapped comes back unwrapped."""
     kind = value.WhichOneof("value")
     if kind in ("struct_value", "proto_value"):
-        return json_format.MessageToDict(getattr(value, kind))
+        plain = json_format.MessageToDict(getattr(value, kind))
+        # KFP records a map as {"struct": {...}} and a list as {"list": [...]}
+        # (backend/src/v2/metadata/converter.go, StructValueToMLMDValue); TFX records them as they are.
+        if kind == "struct_value" and len(plain) == 1 and next(iter(plain)) in ("struct", "list"):
+            return next(iter(plain.values()))
+        return plain
     return getattr(value, kind) if kind else None
 
 

@@ -186,7 +186,7 @@ def test_a_successful_compile_prints_its_own_line_and_nothing_else(tmp_path):
     result = command("kubeflow_v2_runner.py", "--cloud-config", str(config), "--output", str(tmp_path / "p.json"))
     assert result.returncode == 0 and result.stderr == ""
     assert result.stdout.splitlines() == [
-        f"pipeline digits-convnet: compiled to {tmp_path / 'p.json'} (runtime parameters: data_root, data_fingerprint)"
+        f"pipeline digits-convnet: compiled to {tmp_path / 'p.json'} (runtime parameters: data_fingerprint, data_root)"
     ]
 
 

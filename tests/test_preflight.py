@@ -187,7 +187,6 @@ def test_the_published_metrics_hold_the_evaluation(vertex):
         by_label = candidate["by_label"][label]["sparse_categorical_accuracy"]
         assert metrics[f"accuracy_class_{label}"] == pytest.approx(by_label)
     matrix = task_output(vertex, run_id, "MetricsPublisher", "classification")["metadata"]["confusionMatrix"]
-    matrix = matrix.get("struct", matrix)  # KFP keeps a map under "struct"
     assert [spec["displayName"] for spec in matrix["annotationSpecs"]] == [str(label) for label in range(10)]
     assert sum(sum(row["row"]) for row in matrix["rows"]) == 170
     correct = sum(row["row"][i] for i, row in enumerate(matrix["rows"]))

@@ -52,18 +52,10 @@ def property_value(value) -> pb.Value:
     return to_value(value)
 
 
-def from_value(value: pb.Value):
-    """The plain value of a stored property (the inverse of ``to_value``)."""
-    plain = plain_value(value)
-    if isinstance(plain, dict) and len(plain) == 1 and next(iter(plain)) in ("list", "struct"):
-        return next(iter(plain.values()))
-    return plain
-
-
 def _runtime(artifact: pb.Artifact) -> dict:
     """An MLMD artifact as a runtime artifact: name (the id, as text), uri and metadata."""
     metadata = {
-        k: from_value(v) for k, v in artifact.custom_properties.items() if k not in store_layout.KFP_ARTIFACT_KEYS
+        k: plain_value(v) for k, v in artifact.custom_properties.items() if k not in store_layout.KFP_ARTIFACT_KEYS
     }
     return {"name": str(artifact.id), "uri": artifact.uri, "metadata": metadata}
 
