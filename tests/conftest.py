@@ -27,6 +27,20 @@ CLOUD_BASE = {
 }
 
 
+# The modules that run the shared MNIST pipeline again: they must share one worker, and so its one run.
+SHARED_RUN = "mnist_run"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Groups tests for pytest-xdist's ``--dist loadgroup`` (``make test``): a module's tests stay on one worker, so
+    its module-scoped runs are made once; the modules that use the shared MNIST run go together, since they run
+    that pipeline again and two runs of one pipeline at once are refused."""
+    shared = {item.module.__name__ for item in items if SHARED_RUN in item.fixturenames}
+    for item in items:
+        module = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(SHARED_RUN if module in shared else module))
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> str:
     """The committed MNIST-1k folder of IDX files."""

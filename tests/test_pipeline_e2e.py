@@ -104,22 +104,51 @@ def test_pushed_model_predicts_on_raw_input(workspace, first_run, mnist_dir):
     np.testing.assert_allclose(by_example[features.PROBABILITIES], by_image[features.PROBABILITIES], rtol=1e-5)
 
 
+def split_examples(uri: str, split: str) -> list:
+    """The tf.train.Examples of one split of an Examples artifact."""
+    paths = tf.io.gfile.glob(os.path.join(uri, f"Split-{split}", "*"))
+    return [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(paths, compression_type="GZIP")]
+
+
+def feature_bytes(example, name: str) -> bytes:
+    return example.features.feature[name].bytes_list.value[0]
+
+
 def test_the_test_split_reaches_only_the_evaluator(workspace, first_run):
     store = store_lib.open_store(workspace.config.metadata_path)
     name, run_id = workspace.config.pipeline_name, first_run.run_id
     raw = history.run_artifact(store, name, run_id, "Examples", "examples")
     transformed = history.run_artifact(store, name, run_id, "Examples", "transformed_examples")
     assert json.loads(raw.properties["split_names"]) == ["train", "eval", "test"]
-    # Transform wrote no test examples, so Tuner and Trainer, which read only its output, never see one.
-    assert json.loads(transformed.properties["split_names"]) == ["train", "eval"]
-    assert sorted(os.listdir(transformed.uri)) == ["Split-eval", "Split-train"]
     for node in ("Tuner", "Trainer"):
         assert [a.id for a in history.execution_inputs(store, run_id, node)["examples"]] == [transformed.id]
     assert [a.id for a in history.execution_inputs(store, run_id, "Evaluator")["examples"]] == [raw.id]
-    metrics = results.evaluation_metrics(store, run_id)
-    test_files = os.path.join(raw.uri, "Split-test", "*")
-    test_count = sum(1 for _ in tf.data.TFRecordDataset(tf.io.gfile.glob(test_files), compression_type="GZIP"))
-    assert metrics["split"] == "test" and metrics["overall"]["example_count"] == test_count > 0
+    # Transform drops the key; each image names its example (the 1,000 MNIST images are distinct).
+    keys = {split: {} for split in ("train", "eval", "test")}
+    for split, by_image in keys.items():
+        for example in split_examples(raw.uri, split):
+            by_image[feature_bytes(example, features.IMAGE)] = feature_bytes(example, features.KEY)
+    key_of = {image: key for by_image in keys.values() for image, key in by_image.items()}
+    assert len(key_of) == sum(len(by_image) for by_image in keys.values())
+    # Everything Tuner and Trainer can read, which is all Transform wrote: train and eval, key for key.
+    assert sorted(os.listdir(transformed.uri)) == ["Split-eval", "Split-train"]
+    for split in ("train", "eval"):
+        received = [key_of[feature_bytes(e, features.IMAGE_XF)] for e in split_examples(transformed.uri, split)]
+        assert sorted(received) == sorted(keys[split].values())
+        assert not set(received) & set(keys["test"].values())
+
+
+def test_the_evaluators_accuracy_is_the_pushed_models_on_the_test_split(workspace, first_run):
+    store = store_lib.open_store(workspace.config.metadata_path)
+    raw = history.run_artifact(store, workspace.config.pipeline_name, first_run.run_id, "Examples", "examples")
+    (version,) = pushed_versions(workspace.config)
+    predict = tf.saved_model.load(os.path.join(workspace.config.serving_dir, version)).signatures["serving_default"]
+    examples = split_examples(raw.uri, "test")
+    answers = predict(examples=tf.constant([e.SerializeToString() for e in examples]))[features.CLASSES].numpy()
+    labels = [e.features.feature[features.LABEL].int64_list.value[0] for e in examples]
+    metrics = results.evaluation_metrics(store, first_run.run_id)
+    assert metrics["split"] == "test" and metrics["overall"]["example_count"] == len(examples) > 0
+    assert metrics["overall"][features.ACCURACY] == pytest.approx(np.mean(answers == labels), abs=1e-6)
 
 
 def test_a_second_run_takes_the_model_from_the_cache_and_checks_it_against_what_is_served(workspace, first_run):
