@@ -4,7 +4,8 @@ Routes (``/versions/{v}`` may follow the model name in each; docs/serving.md has
 
 * ``GET  /v1/models/{name}``: the state of every version (TF Serving's GetModelStatus);
 * ``GET  /v1/models/{name}/metadata``: a version's signature defs, ``image_shape`` and pixel range;
-* ``POST /v1/models/{name}:predict``: ``{"instances": [...]}`` or ``{"inputs": ...}`` (serving/codec.py).
+* ``POST /v1/models/{name}:predict``: ``{"instances": [...]}`` or ``{"inputs": ...}`` (serving/codec.py), sent as
+  is or gzip (serving/content_coding.py).
 
 A request without ``/versions/{v}`` goes to the newest served version (serving/manager.py). A client
 mistake gets a 4xx with ``{"error": "..."}``, a saturated server a 503 with Retry-After
@@ -21,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving import codec
 from serving.batching import QueueFull
+from serving.content_coding import read_decoded_body
 from serving.images import quoted
 from serving.limits import (
     BodyBudget,
@@ -28,7 +30,6 @@ from serving.limits import (
     Limits,
     RequestError,
     error_response,
-    read_body,
     shed,
 )
 from serving.loaded_model import ServedModel
@@ -130,7 +131,7 @@ def create_app(manager: ModelManager, model_name: str, limits: Optional[Limits] 
     async def model_predict(request: Request) -> Response:
         """TF Serving's Predict, row or columnar format."""
         with endpoint.budget.share() as grow_to:  # the body counts until its request is answered
-            body = await read_body(request, endpoint.limits, grow_to)
+            body = await read_decoded_body(request, endpoint.limits, grow_to)
             path = request.path_params
             return await endpoint.predict(body, endpoint.served(path["name"], path.get("version")))
 

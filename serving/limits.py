@@ -1,4 +1,4 @@
-"""What one client may take from the server: body size, time to send a request, connections.
+"""What one client may take from the server: body size, header size, time to send a request, connections.
 
 uvicorn closes a connection idle between requests (``timeout_keep_alive``, here ``idle_timeout``)
 but has no limit on how long a request's headers or body may take to arrive, and it reads a
@@ -6,6 +6,11 @@ request whose client sends nothing at all forever. ``protocol_class`` adds those
 HTTP/1.1 protocol (h11):
 
 * idle: a new connection, like one between requests, is closed after ``idle_timeout`` s of silence;
+* header size: a request line and headers past ``MAX_HEADER_BYTES`` get a 431 and the connection
+  closed, however the bytes arrived (h11 caps only headers still incomplete after a read; one read
+  may hold a whole request of 256 KiB);
+* framing: a request with both Content-Length and Transfer-Encoding, the stuff of request smuggling,
+  gets a 400 and the connection closed (RFC 9112 section 6.1); one h11 cannot parse gets a 400;
 * headers: once a request's first byte arrives, its headers must be complete within
   ``header_timeout`` s, or the server answers 408 and closes;
 * body: ``read_body`` gives the whole body ``body_timeout`` s (408), refuses one over
@@ -17,10 +22,8 @@ HTTP/1.1 protocol (h11):
   it arrives, stay within ``max_buffered_body_bytes`` (``BodyBudget``); a request past it gets a 503
   with Retry-After and its connection is closed.
 
-An answer given while the client is still sending a body nobody read (a 413 or 408, or a 404 or a
-status GET that never reads one) ends the connection: the server shuts down its sending side and
-discards what the client still sends for up to ``idle_timeout`` s (RFC 9112 section 9.6,
-"lingering close"), so that the client reads the answer, not a reset.
+An answer given while the client is still sending what nobody reads ends the connection with a
+lingering close (serving/transport.py), so that the client reads the answer, not a reset.
 """
 
 import asyncio
@@ -33,9 +36,15 @@ from typing import Callable, Dict, Iterator, Optional
 import h11
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.h11_impl import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE, H11Protocol
+
+from serving.transport import LingeringTransport
 
 RETRY_AFTER_S = 1  # what a shed request is told
+# The request line and headers, in bytes: h11's cap on headers still incomplete (uvicorn's default), for all.
+MAX_HEADER_BYTES = DEFAULT_MAX_INCOMPLETE_EVENT_SIZE
+HEADER_OVERHEAD = len(": \r\n")  # what each header line adds to its name and value
+HEADERS_TOO_LARGE = f"the request line and headers pass {MAX_HEADER_BYTES} bytes"
 # HTTP's grammar for Content-Length: str.isdigit() would also take Unicode digits such as "²", which int() rejects.
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -170,6 +179,21 @@ def protocol_class(limits: Limits) -> type:
     return type("LimitedH11Protocol", (LimitedH11Protocol,), {"limits": limits})
 
 
+def refusal(scope: dict) -> Optional[RequestError]:
+    """Why a request whose headers h11 parsed is refused before any route sees it (None: it is not)."""
+    headers = scope["headers"]
+    size = len(scope["method"]) + len(scope["raw_path"]) + len(scope["query_string"])
+    size += sum(len(name) + len(value) + HEADER_OVERHEAD for name, value in headers)
+    if size > MAX_HEADER_BYTES:
+        return RequestError(431, HEADERS_TOO_LARGE, CLOSE)
+    names = {name for name, _ in headers}  # lower case: uvicorn lowers them
+    if b"content-length" in names and b"transfer-encoding" in names:
+        # h11 would frame the body by Transfer-Encoding, a proxy in front perhaps by Content-Length: what one of
+        # them reads as a body the other reads as the next request.
+        return RequestError(400, "a request may not have both Content-Length and Transfer-Encoding", CLOSE)
+    return None
+
+
 def _raw_response(status: str, message: str) -> bytes:
     """A complete HTTP/1.1 response that closes the connection, for when no request is there to answer."""
     body = error_body(message)
@@ -178,17 +202,17 @@ def _raw_response(status: str, message: str) -> bytes:
 
 
 class LimitedH11Protocol(H11Protocol):
-    """uvicorn's ``H11Protocol`` with header and idle timeouts, a connection cap, and ``_Transport``."""
+    """uvicorn's ``H11Protocol`` with the module docstring's limits, on a ``LingeringTransport``."""
 
     limits = Limits()
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         """Counts the connection, sheds it past the cap, and starts its idle timer."""
         self._header_timer: Optional[asyncio.TimerHandle] = None
-        self._wrapped = _Transport(transport, self)
+        self._wrapped = LingeringTransport(transport, self)
         super().connection_made(self._wrapped)  # every write and close uvicorn makes goes through it
-        if len(self.connections) > self.limits.max_connections:
-            self.app = self._shed
+        self._app = self.app
+        self.app = self._shed if len(self.connections) > self.limits.max_connections else self._checked
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
 
     def data_received(self, data: bytes) -> None:
@@ -228,66 +252,23 @@ class LimitedH11Protocol(H11Protocol):
             self.transport.write(_raw_response("408 Request Timeout", message))
             self.transport.close()
 
+    def send_400_response(self, msg: str) -> None:
+        """Answers a request h11 cannot parse, in TF Serving's error body (uvicorn's is plain text), and closes."""
+        # h11 gives up on headers still incomplete past the cap: what it holds unparsed then is past the cap.
+        if len(self.conn.trailing_data[0]) > MAX_HEADER_BYTES:
+            status, message = "431 Request Header Fields Too Large", HEADERS_TOO_LARGE
+        else:
+            status, message = "400 Bad Request", "malformed HTTP request"
+        self.transport.write(_raw_response(status, message))
+        self.transport.close()
+
+    async def _checked(self, scope, receive, send) -> None:
+        """The app, for a request ``refusal`` lets through; else the refusal."""
+        error = refusal(scope)
+        app = self._app if error is None else error_response(error.status, error.message, error.headers)
+        await app(scope, receive, send)
+
     async def _shed(self, scope, receive, send) -> None:
         """The ASGI app of a connection past the cap: 503 with Retry-After, then close."""
         error = shed(f"the server is at its limit of {self.limits.max_connections} connections", CLOSE)
         await error_response(error.status, error.message, error.headers)(scope, receive, send)
-
-
-class _Transport:
-    """The connection's transport: ``close`` lingers while the client is still sending a body, and what one step of
-    the event loop writes goes out in one system call (uvicorn writes a response's head and body apart)."""
-
-    def __init__(self, transport: asyncio.Transport, protocol: LimitedH11Protocol):
-        self._transport = transport
-        self._protocol = protocol
-        self._budget = protocol.limits.max_body_bytes  # bytes discarded before giving up on the client
-        self._timer: Optional[asyncio.TimerHandle] = None
-        self._pending = []  # what write was given in this step of the event loop
-        self.lingering = False
-
-    def __getattr__(self, name):
-        return getattr(self._transport, name)
-
-    def write(self, data: bytes) -> None:
-        """Sends ``data`` at the end of this step of the event loop, with whatever else the step writes."""
-        if data:
-            if not self._pending:
-                self._protocol.loop.call_soon(self._flush)
-            self._pending.append(data)
-
-    def _flush(self) -> None:
-        """Writes what ``write`` gathered, unless closing or lingering (writing after ``write_eof`` raises)."""
-        if self._pending:
-            data = b"".join(self._pending)
-            self._pending.clear()
-            if not self.is_closing():
-                self._transport.write(data)
-
-    def close(self) -> None:
-        """Closes now, or, when the client is sending a body nobody reads, half-closes and lingers."""
-        self._flush()
-        body_unread = self._protocol.conn.their_state is h11.SEND_BODY
-        if self.lingering or not body_unread or not self._transport.can_write_eof() or self._transport.is_closing():
-            self._transport.close()
-            return
-        self.lingering = True
-        self._transport.resume_reading()  # uvicorn may have paused it; the rest is read to be dropped
-        self._transport.write_eof()
-        # As long as an idle connection is given: a client that has not read the answer by then is not reading.
-        self._timer = self._protocol.loop.call_later(self._protocol.timeout_keep_alive, self._transport.close)
-
-    def is_closing(self) -> bool:
-        """True once closing or lingering: nothing more is written."""
-        return self.lingering or self._transport.is_closing()
-
-    def discard(self, size: int) -> None:
-        """Drops ``size`` bytes the client sent; closes once the budget is spent."""
-        self._budget -= size
-        if self._budget < 0:
-            self._transport.close()
-
-    def stop(self) -> None:
-        """Cancels the linger timer (the connection is gone)."""
-        if self._timer is not None:
-            self._timer.cancel()

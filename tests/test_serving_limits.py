@@ -103,6 +103,16 @@ def answers(server) -> bool:
     return httpx.post(server.url + PREDICT, json={"instances": [ZEROS]}, timeout=WAIT_S).status_code == 200
 
 
+def three_tries(scenario, what: str):
+    """``scenario()``'s answer, trying it at most three times (each bounded by its clients' timeouts): a busy
+    machine may let held connections time out before the request that needs them arrives."""
+    for _ in range(3):
+        answer = scenario()
+        if answer:
+            return answer
+    pytest.fail(f"three tries and no {what}")
+
+
 def test_a_connection_that_sends_nothing_is_closed_after_the_idle_timeout(server):
     with connect(server) as sock:
         assert read_until_closed(sock) == b""
@@ -184,8 +194,8 @@ def test_connections_past_the_cap_get_a_503_with_retry_after_and_the_server_reco
             for sock in held:
                 sock.close()
 
-    # Held connections close after TIMEOUT_S; on a busy machine the request may come later, so try again.
-    response = wait_for(shed_answer, "a request past the connection cap")
+    # Held connections close after TIMEOUT_S; on a busy machine the request may come later.
+    response = three_tries(shed_answer, "a request past the connection cap")
     assert response.headers["Retry-After"] == "1"
     assert response.headers["Connection"] == "close"
     assert response.json()["error"] == f"the server is at its limit of {MAX_CONNECTIONS} connections; retry in 1 s"
@@ -206,8 +216,8 @@ def test_a_request_past_the_servers_budget_of_buffered_bodies_gets_a_503_with_re
             for sock in held:
                 sock.close()
 
-    # The held bodies time out after TIMEOUT_S; on a busy machine the request may come later, so try again.
-    response = wait_for(refused, "a request past the budget of buffered bodies")
+    # The held bodies time out after TIMEOUT_S; on a busy machine the request may come later.
+    response = three_tries(refused, "a request past the budget of buffered bodies")
     assert response.headers["Retry-After"] == str(RETRY_AFTER_S)
     assert response.headers["Connection"] == "close"
     message = f"the server holds {MAX_BUFFERED_BODY_BYTES:,} bytes of request bodies and its limit is 131,072"
@@ -283,7 +293,7 @@ def test_a_full_batch_queue_sheds_requests_with_503_and_retry_after_and_never_ha
             thread.join()
         return statuses if any("the batch queue is full" in text for _, _, text in statuses) else None
 
-    statuses = wait_for(burst, "a request shed by the full batch queue")
+    statuses = three_tries(burst, "a request shed by the full batch queue")
     assert {status for status, _, _ in statuses} <= {200, 503}
     assert {retry for status, retry, _ in statuses if status == 503} == {str(RETRY_AFTER_S)}
     assert answers(server)
