@@ -162,7 +162,11 @@ def data_stage(config: PipelineConfig, factory: ComponentFactory = LOCAL) -> Dat
         examples=example_gen.outputs["examples"], stats_options=label_stats_options()
     )
     if config.use_schema_gen:
-        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+        # Learnt from the train split alone (SchemaGen reads every split by default): eval and test are
+        # then checked against it by ExampleValidator, and the test split stays unseen until the Evaluator.
+        schema_gen = tfx.components.SchemaGen(
+            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True, exclude_splits=["eval", "test"]
+        )
     else:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
     example_validator = tfx.components.ExampleValidator(

@@ -7,6 +7,7 @@ also proven to work with worker processes; the served model names its classes.
 import glob
 import json
 import os
+import re
 import types
 
 import httpx
@@ -120,8 +121,11 @@ def test_the_pipeline_trains_on_the_folder_with_beams_worker_processes_and_pushe
     assert pushed.custom_properties["pushed"].int_value == 1
     (log,) = glob.glob(os.path.join(config.log_dir, "*.log"))
     with open(log) as f:
-        # Beam relays its worker processes' messages through its local job service.
-        assert "local_job_service: Worker:" in f.read()
+        text = f.read()
+    # Beam relays its worker processes' messages through its local job service.
+    assert "local_job_service: Worker:" in text
+    # SchemaGen learnt the schema from the train split alone: the test split only blesses.
+    assert re.findall(r"Processing schema from statistics for split (\w+)\.", text) == ["train"]
 
 
 def test_the_served_model_names_its_classes_in_metadata_and_the_predict_cli(trained, tmp_path, capsys):
