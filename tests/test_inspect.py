@@ -15,6 +15,7 @@ import pytest
 from conftest import PROJECT_ROOT
 from ml_metadata.proto import metadata_store_pb2
 
+import local_runner
 from inspection import command_line, commands, history, records
 from inspection import lineage as lineage_lib
 from inspection import store as store_lib
@@ -88,76 +89,32 @@ def test_cache_hits_and_run_state_come_from_execution_states():
     assert failed.state == "FAILED"
 
 
-def cached_rerun_store():
-    """An in-memory store shaped like TFX's: run-1 executes ExampleGen -> Trainer -> Pusher, run-2 hits the cache.
-
-    The Trainer also reads a ``baseline_model`` made by an older execution, which lineage must not follow.
-    """
-    pb = metadata_store_pb2
-    config = pb.ConnectionConfig()
-    config.fake_database.SetInParent()
-    store = mlmd.MetadataStore(config)
-    artifact_type = {n: store.put_artifact_type(pb.ArtifactType(name=n)) for n in ("Examples", "Model", "PushedModel")}
-    execution_type = store.put_execution_type(pb.ExecutionType(name="Component"))
-    context_type = {n: store.put_context_type(pb.ContextType(name=n)) for n in ("pipeline", "pipeline_run", "node")}
-    contexts = [pb.Context(type_id=context_type["pipeline"], name="p")]
-    contexts += [pb.Context(type_id=context_type["pipeline_run"], name=n) for n in ("run-0", "run-1", "run-2")]
-    contexts += [pb.Context(type_id=context_type["node"], name=f"p.{n}") for n in ("ExampleGen", "Trainer", "Pusher")]
-    names = ["p", "run-0", "run-1", "run-2", "ExampleGen", "Trainer", "Pusher"]
-    for stored, context_id in zip(contexts, store.put_contexts(contexts), strict=True):
-        stored.id = context_id
-    context = dict(zip(names, contexts, strict=True))
-    artifacts = {}
-
-    def execute(run, node, state, inputs, outputs):
-        pairs = []
-        for direction, keys in ((pb.Event.INPUT, inputs), (pb.Event.OUTPUT, outputs)):
-            for key, name in keys.items():
-                artifact = pb.Artifact(type_id=artifact_type[name.split("#")[0]], uri=f"/uri/{name}")
-                if name in artifacts:
-                    artifact.id = artifacts[name]
-                path = pb.Event.Path(steps=[pb.Event.Path.Step(key=key), pb.Event.Path.Step(index=0)])
-                pairs.append((artifact, pb.Event(type=direction, path=path)))
-        execution_id, artifact_ids, _ = store.put_execution(
-            pb.Execution(type_id=execution_type, last_known_state=state), pairs, [context[c] for c in ("p", run, node)]
-        )
-        artifacts.update(zip([*inputs.values(), *outputs.values()], artifact_ids, strict=True))
-        return execution_id
-
-    complete, cached = pb.Execution.COMPLETE, pb.Execution.CACHED
-    execute("run-0", "Trainer", complete, {}, {"model": "Model#old"})
-    first = [
-        execute("run-1", "ExampleGen", complete, {}, {"examples": "Examples#1"}),
-        execute(
-            "run-1",
-            "Trainer",
-            complete,
-            {"examples": "Examples#1", "baseline_model": "Model#old"},
-            {"model": "Model#1"},
-        ),
-        execute("run-1", "Pusher", complete, {"model": "Model#1"}, {"pushed_model": "PushedModel#1"}),
-    ]
-    execute("run-2", "ExampleGen", cached, {}, {"examples": "Examples#1"})
-    execute("run-2", "Trainer", cached, {"examples": "Examples#1", "baseline_model": "Model#old"}, {"model": "Model#1"})
-    execute("run-2", "Pusher", cached, {"model": "Model#1"}, {"pushed_model": "PushedModel#1"})
-    return store, artifacts, first
+@pytest.fixture(scope="module")
+def cached_rerun(mnist_run):
+    """The shared pipeline run again unchanged: everything up to the Trainer comes from the cache."""
+    assert local_runner.main(mnist_run.flags) == 0
+    store = store_lib.open_store(mnist_run.config.metadata_path)
+    return store, history.latest_run(store, mnist_run.config.pipeline_name)
 
 
-def test_lineage_follows_cached_executions_to_the_original_producers():
-    store, artifacts, first = cached_rerun_store()
-    (rerun,) = [r for r in history.runs(store, "p") if r.run_id == "run-2"]
-    assert rerun.cached == ["ExampleGen", "Trainer", "Pusher"]
-    reused = history.run_artifacts(store, "p", "run-2")
-    assert {a.id for a in reused} == {artifacts[n] for n in ("Examples#1", "Model#1", "PushedModel#1")}
-    assert all(a.cached for a in reused)
-    lineage = lineage_lib.pushed_model_lineage(store, "p", "run-2")
-    assert lineage.target.id == artifacts["PushedModel#1"]
-    assert sorted(lineage.executions) == first  # run-1's executions, not run-2's cache hits
-    assert {e.run_id for e in lineage.executions.values()} == {"run-1"}
-    assert [a.id for a in lineage.of_type("Examples")] == [artifacts["Examples#1"]]
-    (baseline,) = [a for a in lineage.of_type("Model") if a.id == artifacts["Model#old"]]
-    assert baseline.node == ""  # shown as the Trainer's input, its producer not walked
-    assert sorted(lineage_lib.lineage(store, lineage.target.id, follow_baseline=True).executions)[0] < first[0]
+def test_lineage_follows_cached_executions_to_the_original_producers(mnist_run, cached_rerun):
+    store, rerun = cached_rerun
+    name, first = mnist_run.config.pipeline_name, mnist_run.first_run
+    assert rerun.run_id != first.run_id and {"ImportExampleGen", "Transform", "Trainer"} <= set(rerun.cached)
+    reused = [a for a in history.run_artifacts(store, name, rerun.run_id) if a.node == "Trainer"]
+    assert reused and all(a.cached for a in reused)
+    lineage = lineage_lib.pushed_model_lineage(store, name, rerun.run_id)
+    by_node = {e.node: e for e in lineage.executions.values()}
+    # The data and the model were made by the first run's executions, not by the rerun's cache hits.
+    for node in ("ImportExampleGen", "Transform", "Trainer"):
+        assert by_node[node].run_id == first.run_id and by_node[node].state == "COMPLETE"
+    assert by_node["Pusher"].run_id == by_node["Evaluator"].run_id == rerun.run_id
+    # The Evaluator's baseline is an input, whose producer is walked to only when asked.
+    assert "BaselineFinder" not in by_node
+    (baseline,) = lineage.inputs(by_node["Evaluator"].id)["baseline_model"]
+    assert baseline.node == ""
+    followed = lineage_lib.lineage(store, lineage.target.id, follow_baseline=True)
+    assert "BaselineFinder" in {e.node for e in followed.executions.values()}
 
 
 def test_artifacts_of_a_run_by_type_with_uris(run, first_id, capsys):
