@@ -10,6 +10,8 @@ model: Keras 3's random layers keep seed state that ``tf.saved_model.save`` cann
 the served model must not jitter.
 """
 
+import hashlib
+import heapq
 import logging
 from typing import Sequence, Tuple
 
@@ -53,12 +55,50 @@ def fits_in_cache(examples: int, image_shape: Sequence[int], budget_mb: int, wha
     return fits
 
 
-def shift(image: tf.Tensor, seed: int) -> tf.Tensor:
-    """``image`` moved by up to SHIFT_FRACTION of its size each way (zero padding)."""
+def shift(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """``image`` moved by up to SHIFT_FRACTION of its size each way (zero padding), drawn from ``seed`` (shape [2])."""
     height, width, channels = image.shape
     pad_y, pad_x = (max(1, round(size * SHIFT_FRACTION)) for size in (height, width))
     padded = tf.pad(image, [[pad_y, pad_y], [pad_x, pad_x], [0, 0]])
-    return tf.image.random_crop(padded, [height, width, channels], seed=seed)
+    return tf.image.stateless_random_crop(padded, [height, width, channels], seed=seed)
+
+
+def shift_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Each image of a batch shifted with its own draw from the batch's ``seed``.
+
+    Stateless draws: a stateful random op in a parallel map would hand its draws to whichever
+    image runs first, so two runs would shift different images differently.
+    """
+    seeds = tf.random.experimental.stateless_split(seed, tf.shape(images)[0])
+    return tf.map_fn(lambda args: shift(*args), (images, seeds), fn_output_signature=images.dtype)
+
+
+def _parsed(records: tf.data.Dataset, feature_spec: dict, batch_size: int) -> tf.data.Dataset:
+    """Batches of (image bytes, labels) from serialized transformed records."""
+    parsed = records.batch(batch_size).map(lambda batch: tf.io.parse_example(batch, feature_spec))
+    return parsed.map(lambda example: (example[features.IMAGE_XF], example[features.LABEL_XF]))
+
+
+def content_ordered(file_patterns, feature_spec: dict, limit: int = 0) -> tf.data.Dataset:
+    """A split's (image bytes, label) pairs in an order fixed by their content, not by the files: its first
+    ``limit`` (0: all) in that order.
+
+    ImportExampleGen writes a split in a new order every run (TFX always runs Beam's Reshuffle), and
+    the order decides which examples a ``limit`` keeps and what the seeded shuffle yields: two runs
+    on the same data would train on different subsets in different orders. Ordering by a digest of
+    the parsed content (a record's serialized bytes may differ) keeps similar images apart, and only
+    ``limit`` examples are ever held when there is one.
+    """
+    records = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP")
+
+    def keyed():
+        for images, labels in _parsed(records, feature_spec, 1024).as_numpy_iterator():
+            for image, label in zip(images, labels, strict=True):
+                yield hashlib.blake2b(image + label.tobytes(), digest_size=8).digest(), image, int(label)
+
+    chosen = heapq.nsmallest(limit, keyed()) if limit else sorted(keyed())
+    images = tf.constant([image for _, image, _ in chosen], tf.string)
+    return tf.data.Dataset.from_tensor_slices((images, tf.constant([label for *_, label in chosen], tf.int64)))
 
 
 def dataset(
@@ -74,32 +114,44 @@ def dataset(
     cache: bool = True,
 ) -> tf.data.Dataset:
     """Batches of (images, labels) from the transformed records: shard ``shard[1]`` of ``shard[0]``, the
-    first ``limit`` records (0: all), once or repeated.
+    first ``limit`` records (0: all; of a cached training split, the first in content order), once or repeated.
 
     With ``cache`` the raw image bytes stay in memory after the first pass (``fits_in_cache``
-    decides), so later epochs skip reading and parsing; they are decoded batch by batch.
+    decides), so later epochs skip reading and parsing; they are decoded batch by batch. A cached
+    training split is read in ``content_ordered`` order, so the same data and seed give the same
+    batches and shifts, however the files order it.
     """
-    data = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP")
-    if shard[0] > 1:
-        data = data.shard(*shard)
-    if limit:
-        data = data.take(limit)
-    data = data.batch(batch_size).map(lambda records: tf.io.parse_example(records, feature_spec))
-    data = data.map(lambda example: (example[features.IMAGE_XF], example[features.LABEL_XF]))
-    if cache:
-        data = data.cache()
-    if train:
-        data = data.unbatch().shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    if cache and train:  # in memory, in content order
+        data = content_ordered(file_patterns, feature_spec, limit)
+        if shard[0] > 1:
+            data = data.shard(*shard)
+        data = data.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    else:
+        data = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP")
+        if shard[0] > 1:
+            data = data.shard(*shard)
+        if limit:
+            data = data.take(limit)
+        data = _parsed(data, feature_spec, batch_size)
+        if cache:
+            data = data.cache()
+        if train:
+            data = data.unbatch().shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
     if repeat:
         data = data.repeat()
+    if not train:
+        decode_only = data.map(
+            lambda images, labels: (decode_images(images, image_shape), labels), num_parallel_calls=tf.data.AUTOTUNE
+        )
+        return decode_only.prefetch(tf.data.AUTOTUNE)
+    # One seed pair per batch, a new stream every epoch, the same streams every run.
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
-    def decode(images, labels):
-        images = decode_images(images, image_shape)
-        if train:
-            images = tf.map_fn(lambda image: shift(image, seed), images)
-        return images, labels
+    def decode(batch, seed_pair):
+        images, labels = batch
+        return shift_batch(decode_images(images, image_shape), seed_pair), labels
 
-    return data.map(decode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return tf.data.Dataset.zip(data, seeds).map(decode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def datasets(

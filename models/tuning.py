@@ -111,8 +111,8 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     """Builds the configured tuner on the transformed examples; each trial logs to TensorBoard.
 
     Seeded like the Trainer: the oracle draws the same candidates and every trial starts from
-    the same weights and shuffle order, so two runs on the same data pick the same best values
-    (up to float non-determinism on CPU threads; BUILD_NOTES.md, "Reliability").
+    the same weights, subset and shuffle order (models/inputs.py), so two runs on the same data
+    score every trial the same and pick the same best values (BUILD_NOTES.md, "Reliability").
     """
     settings = TuningSettings.from_custom_config(fn_args.custom_config)
     keras.utils.set_random_seed(settings.seed)

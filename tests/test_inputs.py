@@ -36,3 +36,29 @@ def test_streamed_and_cached_splits_yield_the_same_examples(tmp_path):
         np.testing.assert_array_equal(np.concatenate([y for _, y in a]), np.arange(50) % 3)
     shard = inputs.dataset(str(tmp_path / "*.gz"), shard=(2, 1), **common)
     np.testing.assert_array_equal(np.concatenate([y.numpy() for _, y in shard]), (np.arange(1, 50, 2)) % 3)
+
+
+def batches(pattern: str, spec: dict, epochs: int = 2) -> list:
+    """Every (images, labels) batch of ``epochs`` passes over a cached training split of 30 of the examples."""
+    common = dict(feature_spec=spec, image_shape=(4, 4, 1), batch_size=8, train=True, seed=3, limit=30, cache=True)
+    data = inputs.dataset(pattern, **common)
+    return [[(x.numpy(), y.numpy()) for x, y in data] for _ in range(epochs)]
+
+
+def test_a_cached_training_split_gives_the_same_batches_and_shifts_whatever_the_files_order(tmp_path):
+    spec = write_transformed(tmp_path / "one.gz", 50)
+    records = list(tf.data.TFRecordDataset([str(tmp_path / "one.gz")], compression_type="GZIP").as_numpy_iterator())
+    np.random.default_rng(1).shuffle(records)  # another run's ImportExampleGen: another order, two files
+    (tmp_path / "other").mkdir()
+    for i, part in enumerate((records[:20], records[20:])):
+        with tf.io.TFRecordWriter(str(tmp_path / "other" / f"{i}.gz"), options="GZIP") as writer:
+            for record in part:
+                writer.write(record)
+    first, second = batches(str(tmp_path / "one.gz"), spec), batches(str(tmp_path / "other" / "*.gz"), spec)
+    for epoch_a, epoch_b in zip(first, second, strict=True):
+        for (images_a, labels_a), (images_b, labels_b) in zip(epoch_a, epoch_b, strict=True):
+            np.testing.assert_array_equal(images_a, images_b)
+            np.testing.assert_array_equal(labels_a, labels_b)
+    assert sum(len(labels) for _, labels in first[0]) == 30
+    # Each epoch draws new shifts and a new order.
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(first[0], first[1], strict=True))
