@@ -37,6 +37,8 @@ def pytest_collection_modifyitems(config, items):
     that pipeline again and two runs of one pipeline at once are refused."""
     shared = {item.module.__name__ for item in items if SHARED_RUN in item.fixturenames}
     for item in items:
+        if item.get_closest_marker("xdist_group"):  # a module may split itself where its fixtures allow
+            continue
         module = item.module.__name__
         item.add_marker(pytest.mark.xdist_group(SHARED_RUN if module in shared else module))
 

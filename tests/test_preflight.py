@@ -33,6 +33,8 @@ from inspection.store import open_store
 from pipeline import evaluation
 
 PIPELINE = "digits-convnet"
+# The tests of the three Kubeflow runs form their own xdist group, so they run beside the Vertex ones.
+KFP_RUNS = pytest.mark.xdist_group("preflight-kfp")
 VERTEX_CLOUD = {**CLOUD_BASE, "trainer_replicas": 2, "tuner_parallel_trials": 2, "endpoint": "digits-test"}
 DATA_STAGE = ["ImportExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "AnomaliesGate"]
 TRAINING = ["Transform", "Tuner", "Trainer"]
@@ -193,6 +195,7 @@ def test_the_published_metrics_hold_the_evaluation(vertex):
     assert correct / 170 == pytest.approx(metrics["accuracy"])
 
 
+@KFP_RUNS
 def test_kfp_runs_without_the_driver_and_records_its_own_logs_output(kfp):
     first = kfp.runs[0]
     assert first.code == 0, first.err
@@ -207,6 +210,7 @@ def test_kfp_runs_without_the_driver_and_records_its_own_logs_output(kfp):
     assert len(os.path.relpath(trainer, kfp.folder / "root").split(os.sep)) == 5  # <run>/<task>/<uuid>/<key>
 
 
+@KFP_RUNS
 def test_the_second_kfp_run_is_evaluated_against_the_first_runs_pushed_model(kfp):
     first, second = kfp.runs[0], kfp.runs[1]
     assert second.code == 0, second.err
@@ -227,6 +231,7 @@ def test_the_second_kfp_run_is_evaluated_against_the_first_runs_pushed_model(kfp
     assert len(versions) == 2 and set(os.listdir(os.path.dirname(pushed["pushed_destination"]))) == versions
 
 
+@KFP_RUNS
 def test_new_data_files_rerun_importexamplegen_and_everything_after_it_on_kfp(kfp):
     second, third = kfp.runs[1], kfp.runs[2]
     assert third.code == 0, third.err
@@ -239,6 +244,7 @@ def test_new_data_files_rerun_importexamplegen_and_everything_after_it_on_kfp(kf
     assert counts > 170  # the copied file's examples are in the new splits
 
 
+@KFP_RUNS
 def test_the_web_ui_reads_the_preflight_store_in_kfps_layout(kfp, tmp_path):
     store = ["--metadata-path", str(kfp.folder / "metadata.db"), "--pipeline-name", PIPELINE, "--no-serve-model"]
     ui = ServiceProcess(
@@ -257,6 +263,7 @@ def test_the_web_ui_reads_the_preflight_store_in_kfps_layout(kfp, tmp_path):
     assert trained["uri"] in page.text  # the component's outputs
 
 
+@KFP_RUNS
 def test_inspect_reads_the_preflight_store_in_kfps_layout(kfp, capsys):
     store = ["--metadata-path", str(kfp.folder / "metadata.db"), "--pipeline-name", PIPELINE]
     assert command_line.main(["metrics", "--run", kfp.runs[1].run_id, "--json", *store]) == 0
@@ -266,6 +273,7 @@ def test_inspect_reads_the_preflight_store_in_kfps_layout(kfp, capsys):
     assert data["metrics"]["baseline"] is not None
 
 
+@KFP_RUNS
 def test_tfxs_own_entrypoint_fails_where_kfps_launcher_runs_it(kfp, tmp_path):
     job = json.loads(json.dumps(kfp.job))
     for executor in job["pipelineSpec"]["deploymentSpec"]["executors"].values():
