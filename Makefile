@@ -39,10 +39,10 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# pytest-xdist: one worker per core, each module on one worker (tests/conftest.py groups them).
+# pytest-xdist: one worker per core; a test module runs on one worker, so its module-scoped runs are made once.
 TEST_WORKERS ?= 2
 test: lint browser
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The web UI's tests drive a real Chromium: Debian's chromium and chromium-driver, installed when missing
 # (as root, as on CI; otherwise the line says what to install).

@@ -27,20 +27,16 @@ CLOUD_BASE = {
 }
 
 
-# The modules that run the shared MNIST pipeline again: they must share one worker, and so its one run.
-SHARED_RUN = "mnist_run"
+# The modules whose module-scoped runs take minutes, longest first. Under ``make test`` (pytest-xdist,
+# ``--dist loadfile --no-loadscope-reorder``) modules go to whichever worker is free in this order, so
+# starting with the longest keeps one worker from running the last long module alone.
+LONGEST_FIRST = ("test_preflight_kfp", "test_preflight", "test_faults", "test_console", "test_image_folders")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Groups tests for pytest-xdist's ``--dist loadgroup`` (``make test``): a module's tests stay on one worker, so
-    its module-scoped runs are made once; the modules that use the shared MNIST run go together, since they run
-    that pipeline again and two runs of one pipeline at once are refused."""
-    shared = {item.module.__name__ for item in items if SHARED_RUN in item.fixturenames}
-    for item in items:
-        if item.get_closest_marker("xdist_group"):  # a module may split itself where its fixtures allow
-            continue
-        module = item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(SHARED_RUN if module in shared else module))
+    """Puts the LONGEST_FIRST modules first, in that order; the rest keep their order."""
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.module.__name__, len(rank)))
 
 
 @pytest.fixture(scope="session")
