@@ -179,8 +179,11 @@ def main(argv=None) -> int:
             print(f"kept {len(prepared.kept)} file(s) data.prepare did not write: {', '.join(prepared.kept)}")
         _report_skipped(out_dir)
 
-    # A kill (SIGTERM) ends the conversion as Ctrl-C does: staging removed, one line, exit 130.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # A kill (SIGTERM) ends the conversion as Ctrl-C does: staging removed, one line, exit 130. SIGINT
+    # too: Python leaves it ignored when the process started so (a script's background job, a
+    # pytest-xdist worker's child), and the conversion would run to the end.
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, signal.default_int_handler)
     return run_command(PROG, body, usage=(DataError,))
 
 

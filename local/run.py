@@ -175,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 run_with_console(config, [word for word in words if word != "--verbose"], verbose)
 
-    # A kill (SIGTERM) stops the run as Ctrl-C does: recorded as CANCELED, one line, exit 130.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # A kill (SIGTERM) stops the run as Ctrl-C does: recorded as CANCELED, one line, exit 130. SIGINT is
+    # set too, as Python leaves it ignored in a process started so (a script's background job).
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, signal.default_int_handler)
     return run_command(PROG, body, usage=(ConfigError, DataError), failed=(PipelineError,))

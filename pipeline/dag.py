@@ -162,11 +162,10 @@ def data_stage(config: PipelineConfig, factory: ComponentFactory = LOCAL) -> Dat
         examples=example_gen.outputs["examples"], stats_options=label_stats_options()
     )
     if config.use_schema_gen:
-        # Learnt from the train split alone (SchemaGen reads every split by default): eval and test are
-        # then checked against it by ExampleValidator, and the test split stays unseen until the Evaluator.
-        schema_gen = tfx.components.SchemaGen(
-            statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True, exclude_splits=["eval", "test"]
-        )
+        # Inferred from every split, test included (docs/data.md): the schema holds types, presence and
+        # shapes, which the model never sees. From train alone, TFDV learns the train keys as a string
+        # domain and refuses every eval and test example.
+        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     else:
         schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
     example_validator = tfx.components.ExampleValidator(
