@@ -33,6 +33,14 @@ class ServiceProcess:
         self._log_file: Optional[IO] = None
 
     def __enter__(self) -> "ServiceProcess":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Starts the server and returns once ``ready_path`` answers 200; stops it and raises if it never does."""
         self._log_file = open(self.log_path, "ab")
         # Its own process group: ``make ui`` runs Python in a child, and both must stop.
         self._process = subprocess.Popen(
@@ -46,18 +54,19 @@ class ServiceProcess:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                self.__exit__()
+                self.stop()  # closes the log file: ``__exit__`` does not run when ``__enter__`` raises
                 raise RuntimeError(f"{self.args} exited with {self._process.returncode}:\n{self.log()}")
             try:
                 if httpx.get(self.url + self.ready_path, timeout=5).status_code == 200:
-                    return self
+                    return
             except httpx.TransportError:
                 pass  # not listening yet
             time.sleep(0.5)
-        self.__exit__()
+        self.stop()
         raise RuntimeError(f"{self.args} did not answer within {READY_TIMEOUT_S:.0f} s:\n{self.log()}")
 
-    def __exit__(self, *exc_info) -> None:
+    def stop(self) -> None:
+        """Stops the process group (SIGTERM, which uvicorn handles by finishing open requests; SIGKILL after 60 s)."""
         if self._process is not None and self._process.poll() is None:
             os.killpg(self._process.pid, signal.SIGTERM)
             try:
@@ -68,6 +77,11 @@ class ServiceProcess:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        return self._process.pid
 
     def log(self) -> str:
         """What the server has printed so far."""

@@ -16,6 +16,7 @@ errors that mean a bad input (status 2) and those that mean the work failed (sta
 else is a bug and keeps its traceback.
 """
 
+import signal
 import sys
 from typing import Callable, Optional, Sequence, Type
 
@@ -26,6 +27,16 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 Errors = Sequence[Type[BaseException]]
+
+
+def interrupt_on_signals() -> None:
+    """Makes SIGTERM, and SIGINT, raise KeyboardInterrupt, which ``run_command`` turns into one line and 130.
+
+    SIGINT is set too: Python leaves it ignored in a process that started with it ignored (a
+    script's background job, a pytest-xdist worker's child), where Ctrl-C would change nothing.
+    """
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signal_number, signal.default_int_handler)
 
 
 def run_command(prog: str, body: Callable[[], Optional[int]], usage: Errors = (), failed: Errors = ()) -> int:

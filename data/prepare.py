@@ -22,11 +22,10 @@ Bad input ends in one line naming the file, exit status 2 (cli/errors.py).
 import hashlib
 import json
 import os
-import signal
 import sys
 from typing import Sequence
 
-from cli.errors import run_command
+from cli.errors import interrupt_on_signals, run_command
 from cli.parsing import Parser, boolean
 from cli.quiet import quiet_libraries
 from data import DataError, idx, image_folders, sources
@@ -70,13 +69,11 @@ def prepare(
         if not source:
             raise idx.IdxError("mnist needs --source: a folder of IDX files or an http(s) URL")
         items = sources.mnist(source, limit=limit or None)
-    elif source_name == "folder":
+    else:  # "folder": check_request refused any other name
         names = image_folders.class_names(source)
         files = image_folders.image_files(source, names)
         facts = {"class_names": names, "image_shape": list(image_shape), "skipped": skipped}
         items, total = image_folders.images(source, files, image_shape, skip_bad, skipped), len(files)
-    else:
-        raise DataError(f"unknown source {source_name!r}: choose {', '.join(SOURCES)}")
 
     def route(item) -> str:
         if not test_prefix:
@@ -179,11 +176,7 @@ def main(argv=None) -> int:
             print(f"kept {len(prepared.kept)} file(s) data.prepare did not write: {', '.join(prepared.kept)}")
         _report_skipped(out_dir)
 
-    # A kill (SIGTERM) ends the conversion as Ctrl-C does: staging removed, one line, exit 130. SIGINT
-    # too: Python leaves it ignored when the process started so (a script's background job, a
-    # pytest-xdist worker's child), and the conversion would run to the end.
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signal_number, signal.default_int_handler)
+    interrupt_on_signals()  # a kill ends the conversion as Ctrl-C does: staging removed, one line, exit 130
     return run_command(PROG, body, usage=(DataError,))
 
 

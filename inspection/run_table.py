@@ -114,7 +114,10 @@ def parameters(store: mlmd.MetadataStore, context, executions: list) -> Tuple[st
     layout = store_layout.of(store)
     if not layout.dag_execution:
         return "", {}
-    (root_type,) = [t.id for t in store.get_execution_types() if t.name == layout.dag_execution] or [None]
+    try:
+        root_type = store.get_execution_type(layout.dag_execution).id  # one query by name, not every type
+    except mlmd.errors.NotFoundError:
+        return "", {}
     for execution in executions:  # a KFP run: its root DAG execution holds the runtime parameters
         if execution.type_id == root_type and "inputs" in execution.custom_properties:
             values = plain_value(execution.custom_properties["inputs"]) or {}

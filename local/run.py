@@ -12,12 +12,11 @@ import datetime
 import logging
 import os
 import shlex
-import signal
 import sys
 import time
 from typing import Sequence
 
-from cli.errors import run_command
+from cli.errors import interrupt_on_signals, run_command
 from cli.parsing import Parser, boolean
 from data import DataError
 from local.checks import (
@@ -175,8 +174,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 run_with_console(config, [word for word in words if word != "--verbose"], verbose)
 
-    # A kill (SIGTERM) stops the run as Ctrl-C does: recorded as CANCELED, one line, exit 130. SIGINT is
-    # set too, as Python leaves it ignored in a process started so (a script's background job).
-    for signal_number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signal_number, signal.default_int_handler)
+    interrupt_on_signals()  # a kill stops the run as Ctrl-C does: recorded as CANCELED, one line, exit 130
     return run_command(PROG, body, usage=(ConfigError, DataError), failed=(PipelineError,))

@@ -7,10 +7,13 @@ exit status 130, and what was running is recorded as stopped.
 
 import json
 import os
+import queue
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -84,7 +87,9 @@ def start_prepare(out) -> subprocess.Popen:
     deadline = time.monotonic() + QUICK_RUN_S
     while not staging_of(out) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert staging_of(out), process.communicate()
+    if not staging_of(out):
+        process.kill()
+        pytest.fail(f"no staging folder: {process.communicate()}")
     return process
 
 
@@ -143,7 +148,6 @@ def test_an_unknown_flag_is_one_line_naming_the_command_and_help(prog):
     ],
 )
 def test_an_out_of_range_setting_is_refused_in_one_line_before_anything_runs(tmp_path, argv, env, message):
-    import re
 
     args = [*argv, "--output-root", str(tmp_path)] if argv else []
     result = command("local_runner.py", *args, env=env)
@@ -210,7 +214,6 @@ def test_a_successful_compile_prints_its_own_line_and_nothing_else(tmp_path):
     ],
 )
 def test_dry_run_checks_every_cloud_value_as_compile_does(tmp_path, capsys, changes, argv, message):
-    import re
 
     from cloud import compiler
 
@@ -258,7 +261,6 @@ def records(tmp_path, labels: list):
     ids=["one-class-and-out-of-range", "five-examples"],
 )
 def test_degenerate_data_stops_the_run_in_one_line_naming_the_split_and_the_count(tmp_path, labels, named):
-    import re
 
     data = records(tmp_path, labels)
     flags = ["--quick", "--preset", "folder", "--data-root", data, "--image-shape", "28,28,1", "--num-classes", "10"]
@@ -288,12 +290,22 @@ def test_a_run_stopped_by_sigterm_is_recorded_as_canceled_and_a_rerun_resumes_fr
     config = parse_args(flags)
     prepare.prepare("digits", config.data_root)
     argv = [sys.executable, "local_runner.py", *flags]
-    process = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in process.stdout:  # the console's lines, as they come: stop the Trainer in its first epoch
-        if line.strip().startswith("epoch 1:"):
-            process.send_signal(signal.SIGTERM)
-            break
-    out, err = process.communicate(timeout=QUICK_RUN_S)
+    with open(tmp_path / "stderr.txt", "w") as stderr:
+        process = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    lines: queue.Queue = queue.Queue()  # the console's lines, as they come, read beside the wait
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True)
+    reader.start()
+    seen, deadline = [], time.monotonic() + QUICK_RUN_S
+    while not any(line.strip().startswith("epoch 1:") for line in seen):  # stop the Trainer in its first epoch
+        try:
+            seen.append(lines.get(timeout=1))
+        except queue.Empty:
+            assert time.monotonic() < deadline and process.poll() is None, "".join(seen)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=QUICK_RUN_S)
+    reader.join(QUICK_RUN_S)
+    out = "".join(seen) + "".join(lines.queue)
+    err = (tmp_path / "stderr.txt").read_text()
     assert process.returncode == 130 and err.splitlines() == ["local_runner.py: interrupted"], err
     assert "  Trainer CANCELED in " in out
     store = open_store(config.metadata_path)

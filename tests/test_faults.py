@@ -38,7 +38,6 @@ BEFORE_TRAINER = (
 # What Keras' BackupAndRestore writes after each epoch: {"epoch": epochs finished, ...}.
 BACKUP_PROGRESS = "training_metadata.json"
 WAIT_S = 600  # bounds each wait on a run: a hang fails the test instead of stalling it
-# Documented in BUILD_NOTES.md "Reliability": same data, config and seeds on CPU.
 PIPELINE = config_lib.get_config("digits").pipeline_name
 
 

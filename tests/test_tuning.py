@@ -150,8 +150,6 @@ def test_without_gpus_it_stays_on_the_default_strategy_in_float32(restore_policy
 
 
 def tuning_model(shape):
-    from models import model as model_lib
-
     return model_lib.build_model(tuning.search_space(), shape, num_classes=10, total_steps=10)
 
 

@@ -85,7 +85,6 @@ def visit(driver, ui, path: str, shots, name: str, expect_errors: bool = False):
     errors = browser.console_errors(driver)
     assert expect_errors or errors == [], errors
     assert browser.requested_hosts(driver) <= {f"127.0.0.1:{ui.port}"}
-    return driver
 
 
 def test_the_runs_page_lists_both_runs_newest_first_with_their_outcome_and_flags(runs, ui, driver, shots):
@@ -286,11 +285,7 @@ def test_host_beyond_loopback_warns_and_a_bad_port_is_one_line(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "ui", "--port", "99999"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert bad.stderr.startswith("ui: error: argument --port: must lie in [1, 65535]")
-    exposed = ServiceProcess(
-        lambda port: [sys.executable, "-m", "ui", "--host", "0.0.0.0", "--port", str(port), "--no-serve-model"],
-        str(tmp_path / "exposed.log"),
-        READY,
-    )
+    exposed = start_ui(tmp_path, "--host", "0.0.0.0")
     with exposed:
         pass
     assert "ui: warning: listening on 0.0.0.0" in exposed.log()

@@ -101,9 +101,10 @@ def compare(store: mlmd.MetadataStore, runs: Sequence[RunData]) -> dict:
         if len({repr(data.parameters.get(name)) for data in runs}) > 1
     ]
     published = [_properties(data, "system.Metrics") for data in runs]
-    classes = sorted({label for values in published for label in per_class(values)})
+    by_class = [per_class(values) for values in published]
+    classes = sorted({label for values in by_class for label in values})
     rows = [("accuracy", [values.get(evaluation_lib.PUBLISHED_ACCURACY) for values in published])]
-    rows += [(f"class {label}", [per_class(values).get(label) for values in published]) for label in classes]
+    rows += [(f"class {label}", [values.get(label) for values in by_class]) for label in classes]
     return {
         "differing": differing,
         "metrics": [(name, values, _deltas(values)) for name, values in rows],
@@ -123,12 +124,13 @@ def lineage_view(store: mlmd.MetadataStore, pipeline_name: str, data: RunData) -
     pushed = data.output("PushedModel")
     if pushed is not None and pushed.properties.get("pushed") == 1:
         found = pushed_model_lineage(store, pipeline_name, data.run.run_id)
-    elif data.output("Model", "Trainer") is not None:
-        found = lineage(store, data.output("Model", "Trainer").id)
+    elif (model := data.output("Model", "Trainer")) is not None:
+        found = lineage(store, model.id)
     else:
         return {}
     labels, fills = {}, {}
-    for node in found.successors():
+    successors = found.successors()
+    for node in successors:
         kind, number = node[0], int(node[1:])
         if kind == "e":
             execution = found.executions[number]
@@ -139,7 +141,7 @@ def lineage_view(store: mlmd.MetadataStore, pipeline_name: str, data: RunData) -
             fills[node] = "#c8e6c9" if number == found.target.id else "#bbdefb"
     return {
         "target": found.target,
-        "graph": charts.graph(found.successors(), labels, fills),
+        "graph": charts.graph(successors, labels, fills),
         "artifacts": [a for _, a in sorted(found.artifacts.items())],
         "executions": found.ordered_executions(),
     }

@@ -145,16 +145,13 @@ def _error(execution, context) -> str:
     return "no error was recorded in ML Metadata; the run's log has the traceback"
 
 
-def read_json_lines(folder: str, name: str) -> list:
-    """The JSON records of ``name`` in a local artifact folder ([] when absent or unreadable)."""
+def read_json(folder: str, name: str) -> list:
+    """The JSON list ``name`` in a local artifact folder ([] when absent)."""
     path = os.path.join(folder, name)
     if not os.path.isfile(path):
         return []
     with open(path) as f:
-        text = f.read()
-    if name.endswith(".json"):
-        return json.loads(text)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return json.load(f)
 
 
 def trials(data: RunData) -> dict:
@@ -162,7 +159,7 @@ def trials(data: RunData) -> dict:
     results = data.output("TunerResults")
     if results is None:
         return {}
-    rows = read_json_lines(results.uri, TUNER_RESULTS_FILE)
+    rows = read_json(results.uri, TUNER_RESULTS_FILE)
     names = sorted({k for row in rows for k in row} - {"trial_id", "score"})
     rows = sorted(rows, key=lambda r: -(r.get("score") or 0.0))
     return {"names": names, "rows": rows, "cached": results.cached, "uri": results.uri}
@@ -175,7 +172,7 @@ def epochs(data: RunData) -> dict:
     model_run = data.output("ModelRun")
     if model_run is None:
         return {}
-    records = read_json_lines(model_run.uri, callbacks.EPOCHS_FILE)
+    records = callbacks.read_records(model_run.uri)
     if not records:
         return {}
 
