@@ -11,6 +11,7 @@ writer's pid; one whose writer is gone (a conversion killed outright) is removed
 import json
 import os
 import shutil
+import signal
 import tempfile
 from typing import Callable, Iterable, List, NamedTuple, Optional
 
@@ -117,8 +118,11 @@ def write_dataset(
     check_replaceable(out_dir, overwrite)
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(out_dir)}.partial-")
+    # Ctrl-C or SIGTERM is held while the staging folder is made, and let in once removing it is assured.
+    staging, held = "", signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
+        staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(out_dir)}.partial-")
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         with open(os.path.join(staging, OWNER), "w") as f:
             f.write(str(os.getpid()))
         prepared = _write(items, staging, name, num_shards, route, total)
@@ -134,7 +138,9 @@ def write_dataset(
         os.remove(os.path.join(staging, OWNER))
         kept = _replace(staging, out_dir)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)  # only ever our own staging folder
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)  # only ever our own staging folder
     paths = [os.path.join(out_dir, os.path.relpath(p, staging)) for p in prepared.paths]
     return Prepared(paths, prepared.counts, kept)
 
