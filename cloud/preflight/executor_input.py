@@ -4,27 +4,23 @@ From the spec alone: the step's parameters (constants, and runtime parameters fr
 values), its input artifacts (what the producing steps recorded), and output artifacts under the
 step's own folder of the run's root; together the ``ExecutorInput`` that replaces ``{{$}}`` in
 the executor's command and arguments, which run as a process (TFX's v2 container entrypoint, in
-this Python standing in for the image's). Its ``ExecutorOutput`` file then updates the outputs'
-URIs and metadata, as KFP's launcher merges them. The image's ``ENV`` lines (Dockerfile) are set.
+this Python standing in for the image's: cloud/preflight/task_processes.py). Its ``ExecutorOutput``
+file then updates the outputs' URIs and metadata, as KFP's launcher merges them.
 """
 
-import functools
 import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 from cloud.preflight.queries import UnsupportedSpec
-from pipeline.config import PROJECT_ROOT
 
 OUTPUT_FILE = "executor_output.json"
 # What KFP's launcher adds to every step's outputs, and the type its driver gives an upstream artifact.
 EXECUTOR_LOGS, LOGS_TITLE = "executor-logs", "system.Artifact"
 KFP_INPUT_TYPE = {"instanceSchema": ""}
 WHOLE_INPUT = "{{$}}"
-DOCKERFILE = os.path.join(PROJECT_ROOT, "Dockerfile")
 
 
 def task_order(spec: dict) -> list:
@@ -109,31 +105,6 @@ def command_line(container: dict, invocation: dict) -> list:
     text = json.dumps(invocation)
     argv = [arg.replace(WHOLE_INPUT, text) for arg in argv]
     return [sys.executable if argv[0] == "python" else argv[0], *argv[1:]]
-
-
-@functools.lru_cache(maxsize=1)
-def _image_env_lines() -> dict:
-    """The image's own ``ENV KEY=VALUE`` lines (Dockerfile), read once per preflight."""
-    found = {}
-    with open(DOCKERFILE) as f:
-        for line in f:
-            words = line.split()
-            if len(words) == 2 and words[0] == "ENV" and "=" in words[1]:
-                key, value = words[1].split("=", 1)
-                found[key] = value
-    return found
-
-
-def image_env() -> dict:
-    """The environment of a step: this one with the image's ``ENV`` lines set."""
-    return {**os.environ, **_image_env_lines()}
-
-
-def run_process(argv: list, log_path: str) -> int:
-    """Runs a step's command in the project (the image's working directory), its output appended to ``log_path``."""
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    with open(log_path, "ab") as log:
-        return subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=image_env(), cwd=PROJECT_ROOT).returncode
 
 
 def failure_line(log_path: str, status: int) -> str:

@@ -11,8 +11,9 @@ import json
 import os
 import time
 import uuid
+from typing import Optional
 
-from cloud.preflight import executor_input, queries
+from cloud.preflight import executor_input, queries, task_processes
 from cloud.preflight import kfp_store as store_lib
 
 
@@ -34,6 +35,8 @@ class Run:
     target: str = "vertex"
     outputs: dict = dataclasses.field(default_factory=dict)
     states: dict = dataclasses.field(default_factory=dict)
+    # Where each task's process comes from; execute() sets it for the run's length.
+    processes: Optional[task_processes.TaskProcesses] = None
 
     @property
     def root(self) -> str:
@@ -57,13 +60,13 @@ class Run:
         return found
 
 
-def _driver(name: str, pre: dict, invocation: dict, values: dict, log: str) -> dict:
+def _driver(run: Run, name: str, pre: dict, invocation: dict, values: dict, log: str) -> dict:
     """Runs the step's pre-cache-check driver (ImportExampleGen's span and fingerprint), as Vertex AI does.
 
     Returns the parameter values the cache key covers; the driver's artifact metadata goes into
     the outputs the executor gets, as the service updates the task's artifacts.
     """
-    status = executor_input.run_process(executor_input.command_line(pre, invocation), log)
+    status = run.processes.run(executor_input.command_line(pre, invocation), log)
     if status:
         raise PreflightFailed(
             f"task {name} (its driver) failed: {executor_input.failure_line(log, status)} (log: {log})"
@@ -94,7 +97,7 @@ def container_step(run: Run, name: str, task: dict, component: dict, container: 
     invocation = executor_input.executor_input(component, inputs, values, task_root(run, name), kfp=kfp)
     log = os.path.join(run.log_dir, f"{name}.log")
     pre = None if kfp else container.get("lifecycle", {}).get("preCacheCheck")
-    keyed = _driver(name, pre, invocation, values, log) if pre else values
+    keyed = _driver(run, name, pre, invocation, values, log) if pre else values
     key = executor_input.cache_key(container, keyed, inputs, invocation["outputs"])
     types = {**queries.output_types(component), executor_input.EXECUTOR_LOGS: executor_input.LOGS_TITLE}
     properties = {"image": container.get("image", ""), "cache_fingerprint": key}
@@ -103,7 +106,7 @@ def container_step(run: Run, name: str, task: dict, component: dict, container: 
     if hit:
         outputs, original = hit
         return "CACHED", run.store.end_step(execution, "CACHED", outputs, types, cached_execution_id=str(original))
-    status = executor_input.run_process(executor_input.command_line(container, invocation), log)
+    status = run.processes.run(executor_input.command_line(container, invocation), log)
     outputs = executor_input.read_output(invocation, log)
     if status:
         run.store.end_step(execution, "FAILED", {}, types)
@@ -142,18 +145,25 @@ def _resolved(outputs: dict) -> str:
 def execute(run: Run) -> None:
     """Runs every task in dependency order, a line as each starts and ends; ``PreflightFailed`` on a failure."""
     run.store.start_run(run.run_id, run.root, run.parameter_values)
-    for name in executor_input.task_order(run.job["pipelineSpec"]):
-        print(f"  {name} ...", flush=True)
-        started = time.monotonic()
-        try:
-            state, run.outputs[name] = run_task(run, name)
-        except queries.UnsupportedSpec as err:
-            run.store.finish_run("FAILED")
-            raise PreflightFailed(f"task {name}: no local stand-in for {err}") from err
-        except PreflightFailed:
-            run.store.finish_run("FAILED")
-            raise
-        run.states[name] = state
-        detail = f": {_resolved(run.outputs[name])}" if state == "RESOLVED" else ""
-        print(f"  {name} {state} in {time.monotonic() - started:.1f} s{detail}", flush=True)
+    order = executor_input.task_order(run.job["pipelineSpec"])
+    with task_processes.TaskProcesses(run.log_dir) as run.processes:
+        for name in order:
+            _execute_task(run, name)
     run.store.finish_run("COMPLETE")
+
+
+def _execute_task(run: Run, name: str) -> None:
+    """Runs one task between its two console lines; ``PreflightFailed`` (the run marked FAILED) on a failure."""
+    print(f"  {name} ...", flush=True)
+    started = time.monotonic()
+    try:
+        state, run.outputs[name] = run_task(run, name)
+    except queries.UnsupportedSpec as err:
+        run.store.finish_run("FAILED")
+        raise PreflightFailed(f"task {name}: no local stand-in for {err}") from err
+    except PreflightFailed:
+        run.store.finish_run("FAILED")
+        raise
+    run.states[name] = state
+    detail = f": {_resolved(run.outputs[name])}" if state == "RESOLVED" else ""
+    print(f"  {name} {state} in {time.monotonic() - started:.1f} s{detail}", flush=True)
