@@ -7,9 +7,8 @@
 ``python local_runner.py --help`` explains every flag; the run itself is ``local/run.py``.
 """
 
-import sys
-
+from cli.errors import exit_without_teardown
 from local.run import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_without_teardown(main())

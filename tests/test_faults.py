@@ -92,7 +92,9 @@ def store_of(config):
 
 
 def test_a_run_killed_during_training_resumes_after_its_last_epoch_on_rerun(tmp_path, digits_root):
-    flags = flags_for(tmp_path, digits_root, "--train-epochs", "60", "--early-stopping-patience", "60")
+    # Enough epochs that the run is still training when its third backup is seen, and no early stop.
+    epochs = 15
+    flags = flags_for(tmp_path, digits_root, "--train-epochs", str(epochs), "--early-stopping-patience", str(epochs))
     config = parse_args(flags)
     backups = os.path.join(config.pipeline_root, "Trainer", "backup", "*", "*")
     progress = os.path.join(config.pipeline_root, "Trainer", "backup", "*", BACKUP_PROGRESS)
@@ -119,7 +121,7 @@ def test_a_run_killed_during_training_resumes_after_its_last_epoch_on_rerun(tmp_
     # The rerun's Trainer started at the epoch after the last one the killed run had finished.
     (model_run,) = history.output_artifacts(store, rerun.run_id, "ModelRun")
     resumed = read_records(model_run.uri)
-    assert [record["epoch"] for record in resumed] == list(range(finished + 1, 61))
+    assert [record["epoch"] for record in resumed] == list(range(finished + 1, epochs + 1))
     # The weights were restored: the first resumed epoch goes on from the killed run's last loss. A
     # fresh start (the same seed and data) would begin again near its first.
     first_loss = resumed[0]["loss"]
