@@ -7,8 +7,11 @@
 ``python local_runner.py --help`` explains every flag; the run itself is ``local/run.py``.
 """
 
+import sys
+
 from cli.errors import exit_without_teardown
-from local.run import main
+from local.run import in_tfx_cli, main
 
 if __name__ == "__main__":
-    exit_without_teardown(main())
+    # `tfx pipeline create` executes this file inside its own process, which must go on after it.
+    (sys.exit if in_tfx_cli() else exit_without_teardown)(main())
