@@ -47,13 +47,11 @@ def exit_without_teardown(status: int) -> NoReturn:
 
     After a pipeline run, unloading TensorFlow's, TFX's and Beam's thousands of modules took about
     2 s of every run's wall time, and is where TensorFlow prints its ``AtomicFunction.__del__``
-    errors. What an exit must still do is done first, in the interpreter's order: wait for
-    non-daemon threads, run the atexit handlers (logging's flush and close among them, through
-    CPython's ``atexit._run_exitfuncs``), flush stdout and stderr.
+    errors. What an exit must still do is done first, in the interpreter's order, through CPython's
+    own calls: wait for non-daemon threads (``threading._shutdown``, which also wakes idle thread
+    pools), run the atexit handlers (logging's flush and close among them), flush stdout and stderr.
     """
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    threading._shutdown()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()

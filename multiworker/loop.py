@@ -174,6 +174,8 @@ class SyncTraining:
             best, waited = (accuracy, 0) if accuracy > best else (best, waited + 1)
             if waited >= self.settings.early_stopping_patience:  # the same global accuracy on every worker
                 break
+        if writer is not None:
+            writer.close()  # its last events are on disk before the process ends without teardown
         shutil.rmtree(self.manager.directory, ignore_errors=True)  # finished: nothing to resume
         if self.backup:
             with contextlib.suppress(OSError):  # the last worker to finish removes the shared parent

@@ -30,7 +30,15 @@ CLOUD_BASE = {
 # The modules whose module-scoped runs take minutes, longest first. Under ``make test`` (pytest-xdist,
 # ``--dist loadfile --no-loadscope-reorder``) modules go to whichever worker is free in this order, so
 # starting with the longest keeps one worker from running the last long module alone.
-LONGEST_FIRST = ("test_preflight_kfp", "test_preflight", "test_faults", "test_console", "test_image_folders")
+LONGEST_FIRST = (
+    "test_faults",
+    "test_distributed",
+    "test_bad_input",
+    "test_preflight_kfp",
+    "test_image_folders",
+    "test_preflight",
+    "test_console",
+)
 
 
 def pytest_collection_modifyitems(config, items):

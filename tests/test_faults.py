@@ -267,7 +267,7 @@ def test_a_metadata_file_that_is_not_a_database_is_one_clear_line(tmp_path, digi
 
 
 def test_a_concurrent_run_of_the_same_pipeline_is_refused_and_the_store_stays_sound(tmp_path, digits_root, capsys):
-    flags = flags_for(tmp_path, digits_root, "--train-epochs", "30", "--early-stopping-patience", "30")
+    flags = flags_for(tmp_path, digits_root)  # the lock is held from before the first component to the end
     config = parse_args(flags)
     lock = config.metadata_path + ".lock"
     first = start(flags)

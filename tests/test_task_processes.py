@@ -5,13 +5,17 @@ status, the printed lines and the environment a task sees must be the same.
 """
 
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 
+import psutil
 import pytest
 from conftest import PROJECT_ROOT
 
-from cloud.preflight import executor_input, task_processes
+from cloud.preflight import executor_input, task_processes, task_server
 
 MODULES = {
     "prints_and_exits": (
@@ -24,6 +28,7 @@ MODULES = {
     "exits_with_text": "import sys\nsys.exit('stopped: a reason')\n",
     "interrupted": "raise KeyboardInterrupt\n",
     "draws": "import random\nimport numpy as np\nprint(np.random.random(), random.random())\n",
+    "sleeps": "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(600)\n",
 }
 
 
@@ -95,3 +100,41 @@ def test_a_command_other_than_python_m_runs_as_a_subprocess_in_the_project(tasks
     assert processes.run(["sh", "-c", "pwd; echo $TF_USE_LEGACY_KERAS; exit 4"], str(log)) == 4
     assert log.read_text().splitlines() == [PROJECT_ROOT, "0"]
     assert os.path.exists(folder / "logs" / task_processes.SERVER_LOG)
+
+
+def test_an_interrupted_task_is_killed_and_the_next_task_still_runs(tasks):
+    processes, folder = tasks
+    log = folder / "logs" / "sleeps.log"
+
+    def interrupt_once_started():
+        deadline = time.monotonic() + 120
+        while not (log.exists() and log.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    def interrupted(*_):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGUSR1, interrupted)  # Ctrl-C, whatever this worker does with SIGINT
+    try:
+        threading.Thread(target=interrupt_once_started, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            processes.run([sys.executable, "-m", "sleeps"], str(log))
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    pid = int(log.read_text().split()[0])
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    status, _ = cold_and_forked(tasks, "prints_and_exits")[1]
+    assert status == 3
+
+
+def test_a_task_server_that_died_fails_the_task_naming_its_log(tmp_path):
+    others = {child.pid for child in psutil.Process().children()}  # the module's own server among them
+    with task_processes.TaskProcesses(str(tmp_path)) as processes:
+        (server,) = [child for child in psutil.Process().children() if child.pid not in others]
+        assert task_server.__name__ in " ".join(server.cmdline())
+        server.kill()
+        server.wait(60)
+        with pytest.raises(task_processes.TaskServerError, match=f"see {tmp_path / task_processes.SERVER_LOG}"):
+            processes.run([sys.executable, "-m", "platform"], str(tmp_path / "task.log"))

@@ -161,6 +161,9 @@ def _execute_task(run: Run, name: str) -> None:
     except queries.UnsupportedSpec as err:
         run.store.finish_run("FAILED")
         raise PreflightFailed(f"task {name}: no local stand-in for {err}") from err
+    except task_processes.TaskServerError as err:
+        run.store.finish_run("FAILED")
+        raise PreflightFailed(f"task {name}: {err}") from err
     except PreflightFailed:
         run.store.finish_run("FAILED")
         raise

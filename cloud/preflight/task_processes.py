@@ -7,9 +7,11 @@ environment and working directory, and each task is a process that server forks 
 imports. A command that is not ``python -m <module>`` runs as a plain subprocess.
 """
 
+import contextlib
 import functools
 import json
 import os
+import signal
 import subprocess
 import sys
 from typing import Optional
@@ -39,6 +41,10 @@ def image_env() -> dict:
     return {**os.environ, **_image_env_lines()}
 
 
+class TaskServerError(RuntimeError):
+    """The task server could not be reached or ended early; the message names its log."""
+
+
 class TaskProcesses:
     """Runs a run's tasks, each in its own process forked from a warm server; use as a context manager."""
 
@@ -61,16 +67,18 @@ class TaskProcesses:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._server.stdin.close()  # the server's loop ends when its input does
-        try:
-            self._server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self._server.kill()
-            self._server.wait()
-        self._server.stdout.close()
+        # Between tasks the server holds nothing worth waiting for, not even its imports.
+        self._server.kill()
+        self._server.wait()
+        for pipe in (self._server.stdin, self._server.stdout):
+            with contextlib.suppress(BrokenPipeError):
+                pipe.close()
 
     def run(self, argv: list, log_path: str) -> int:
-        """Runs a task's command, its output appended to ``log_path``; returns its exit status."""
+        """Runs a task's command, its output appended to ``log_path``; returns its exit status.
+
+        Interrupted (Ctrl-C), it kills the task's process, as ``subprocess.run`` does, and re-raises.
+        """
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         if argv[:2] != [sys.executable, "-m"] or len(argv) < 3:
             with open(log_path, "ab") as log:
@@ -78,9 +86,25 @@ class TaskProcesses:
                     argv, stdout=log, stderr=subprocess.STDOUT, env=image_env(), cwd=PROJECT_ROOT
                 ).returncode
         request = {"module": argv[2], "args": argv[3:], "log": os.path.abspath(log_path), "env": image_env()}
-        self._server.stdin.write(json.dumps(request) + "\n")
-        self._server.stdin.flush()
-        answer = self._server.stdout.readline()
-        if not answer:
-            raise RuntimeError(f"the preflight's task server exited with status {self._server.wait()}")
-        return int(answer)
+        try:
+            self._server.stdin.write(json.dumps(request) + "\n")
+            self._server.stdin.flush()
+        except OSError as err:
+            raise TaskServerError(f"the task server cannot be reached ({err}): see {self._log_path}") from err
+        pid = self._answer()
+        try:
+            return self._answer()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(TaskServerError):
+                self._answer()  # the killed task's status: the next answer is the next task's again
+            raise
+
+    def _answer(self) -> int:
+        """The server's next line: a pid, or an exit status."""
+        line = self._server.stdout.readline()
+        if not line:
+            status = self._server.wait()
+            raise TaskServerError(f"the task server ended with status {status}: see {self._log_path}")
+        return int(line)

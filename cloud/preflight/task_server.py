@@ -4,11 +4,16 @@
 
 Each line on its input is a task: ``{"module", "args", "log", "env"}``. The server forks a child
 that runs the module as ``python -m`` would (``runpy``, ``alter_sys``), in that environment, with
-the log as its stdout and stderr, and answers with the child's exit status on a line (the
-status ``subprocess`` reports: negative for a signal). Only
-third-party libraries are imported ahead, and this module imports nothing of the project: the
-project's modules and whatever a task's code imports load in the task's own process, so a module
-that does not import fails its task as it would in the task's container.
+the log as its stdout and stderr, and answers with the child's pid and then its exit status,
+a line each (the status ``subprocess`` reports: negative for a signal). Only
+third-party libraries are imported ahead, and this module imports nothing of the project's code:
+the project's modules and whatever a task's code imports load in the task's own process, so a
+module that does not import fails its task as it would in the task's container.
+
+What a forked task cannot show, unlike a container: a crash in the interpreter's teardown (it is
+skipped), a third-party import the task's code forgot but PRELOAD made, and settings read when an
+interpreter starts (``PYTHONHASHSEED``, ``PYTHONPATH``) other than the server's; the server starts
+with the image's environment, as every task does.
 """
 
 import atexit
@@ -18,6 +23,7 @@ import os
 import runpy
 import signal
 import sys
+import threading
 from typing import Optional
 
 # What a task's entrypoint imports before its executor starts: the cost each cold start paid.
@@ -45,20 +51,26 @@ def preload() -> None:
 
 
 def serve(requests, replies) -> Optional[dict]:
-    """Forks a child per request line and answers with its exit status; in the child, returns its request."""
+    """Forks a child per request line; answers with its pid, then its exit status. The child returns its request."""
     for line in requests:
         request = json.loads(line)
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # else the child would write what the server printed into the task's log
         pid = os.fork()
         if pid == 0:
             return request
+        replies.write(f"{pid}\n")
+        replies.flush()
         _, status = os.waitpid(pid, 0)
         replies.write(f"{os.waitstatus_to_exitcode(status)}\n")
         replies.flush()
     return None
 
 
-def become_task(request: dict) -> None:
-    """Makes this forked child the task's process: its environment, fresh random state, the log as stdout and stderr."""
+def become_task(request: dict, sigint) -> None:
+    """Makes this forked child the task's process: its environment, SIGINT's handler ``sigint`` as a cold
+    process would have it, fresh random state, the log as stdout and stderr."""
+    signal.signal(signal.SIGINT, sigint)
     os.environ.clear()
     os.environ.update(request["env"])
     if "numpy" in sys.modules:  # a cold process seeds NumPy's global generator from the OS; a fork would share it
@@ -83,9 +95,11 @@ def exit_status(code) -> int:
 def run_task(module: str) -> None:
     """Runs ``module`` as ``__main__`` and ends this process as the interpreter would, less its teardown.
 
-    Unloading TensorFlow's thousands of modules at exit takes about 2 s. The atexit handlers run
-    (logging's flush among them) and stdio is flushed, then the process ends with the status the
-    interpreter would give: SystemExit's code, 1 after a printed traceback, death by SIGINT on Ctrl-C.
+    Unloading TensorFlow's thousands of modules at exit takes about 2 s. What the interpreter does
+    before that still happens, in its order: non-daemon threads are waited for (``threading._shutdown``,
+    which also wakes idle thread pools), the atexit handlers run (logging's flush among them) and
+    stdio is flushed. The status is the interpreter's: SystemExit's code, 1 after a printed
+    traceback, death by SIGINT on Ctrl-C (130 where SIGINT cannot end it).
     """
     status, interrupted = 0, False
     try:
@@ -98,25 +112,31 @@ def run_task(module: str) -> None:
     except BaseException:  # noqa: BLE001 (printed and turned into status 1, as the interpreter does)
         status = 1
         sys.excepthook(*sys.exc_info())
+    threading._shutdown()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     if interrupted:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
+        status = 130
     os._exit(status)
 
 
 def main() -> None:
     """The server: imports ahead, then serves; in each forked child, runs the task's module as ``__main__``."""
+    # Ctrl-C in the preflight's terminal reaches the task, which gets SIGINT's handler back; the
+    # preflight then ends the server.
+    sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
     replies = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # what an import prints goes to the server's log, not into the answers
     preload()
     task = serve(sys.stdin, replies)
     if task:
         replies.close()
-        become_task(task)
+        become_task(task, sigint)
         run_task(task["module"])
+    sys.stdout.flush()
     os._exit(0)  # the server's input ended: nothing to tear down (the interpreter's teardown takes 2 s)
 
 
