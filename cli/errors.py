@@ -42,7 +42,7 @@ def interrupt_on_signals() -> None:
         signal.signal(signal_number, signal.default_int_handler)
 
 
-def exit_without_teardown(status: int) -> NoReturn:
+def exit_without_teardown(status: int, interrupted: bool = False) -> NoReturn:
     """Ends the process with ``status`` as the interpreter would, less the unloading of its modules.
 
     After a pipeline run, unloading TensorFlow's, TFX's and Beam's thousands of modules took about
@@ -50,11 +50,16 @@ def exit_without_teardown(status: int) -> NoReturn:
     errors. What an exit must still do is done first, in the interpreter's order, through CPython's
     own calls: wait for non-daemon threads (``threading._shutdown``, which also wakes idle thread
     pools), run the atexit handlers (logging's flush and close among them), flush stdout and stderr.
+    ``interrupted`` ends it as an uncaught KeyboardInterrupt does: by SIGINT (130 where SIGINT cannot).
     """
     threading._shutdown()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
+    if interrupted:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        status = EXIT_INTERRUPTED
     os._exit(status)
 
 

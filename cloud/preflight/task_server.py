@@ -5,8 +5,8 @@
 Each line on its input is a task: ``{"module", "args", "log", "env"}``. The server forks a child
 that runs the module as ``python -m`` would (``runpy``, ``alter_sys``), in that environment, with
 the log as its stdout and stderr, and answers with the child's pid and then its exit status,
-a line each (the status ``subprocess`` reports: negative for a signal). Only
-third-party libraries are imported ahead, and this module imports nothing of the project's code:
+a line each (the status ``subprocess`` reports: negative for a signal). Only third-party
+libraries are imported ahead, and of the project only ``cli.errors`` (the standard library alone):
 the project's modules and whatever a task's code imports load in the task's own process, so a
 module that does not import fails its task as it would in the task's container.
 
@@ -16,15 +16,15 @@ interpreter starts (``PYTHONHASHSEED``, ``PYTHONPATH``) other than the server's;
 with the image's environment, as every task does.
 """
 
-import atexit
 import importlib
 import json
 import os
 import runpy
 import signal
 import sys
-import threading
 from typing import Optional
+
+from cli.errors import exit_without_teardown  # the standard library only
 
 # What a task's entrypoint imports before its executor starts: the cost each cold start paid.
 PRELOAD = (
@@ -95,11 +95,9 @@ def exit_status(code) -> int:
 def run_task(module: str) -> None:
     """Runs ``module`` as ``__main__`` and ends this process as the interpreter would, less its teardown.
 
-    Unloading TensorFlow's thousands of modules at exit takes about 2 s. What the interpreter does
-    before that still happens, in its order: non-daemon threads are waited for (``threading._shutdown``,
-    which also wakes idle thread pools), the atexit handlers run (logging's flush among them) and
-    stdio is flushed. The status is the interpreter's: SystemExit's code, 1 after a printed
-    traceback, death by SIGINT on Ctrl-C (130 where SIGINT cannot end it).
+    Unloading TensorFlow's thousands of modules at exit takes about 2 s (``cli.errors.exit_without_teardown``
+    does the rest of an exit). The status is the interpreter's: SystemExit's code, 1 after a printed
+    traceback, death by SIGINT on Ctrl-C.
     """
     status, interrupted = 0, False
     try:
@@ -112,15 +110,7 @@ def run_task(module: str) -> None:
     except BaseException:  # noqa: BLE001 (printed and turned into status 1, as the interpreter does)
         status = 1
         sys.excepthook(*sys.exc_info())
-    threading._shutdown()
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    if interrupted:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-        status = 130
-    os._exit(status)
+    exit_without_teardown(status, interrupted)
 
 
 def main() -> None:
