@@ -2,6 +2,8 @@
 
 import hashlib
 import os
+import subprocess
+import time
 import types
 
 import numpy as np
@@ -16,6 +18,7 @@ MNIST_DIR = os.path.join(PROJECT_ROOT, "tests", "fixtures", "mnist-1k")
 MNIST_IMAGES = os.path.join(MNIST_DIR, "t10k-images-idx3-ubyte.gz")
 MNIST_LABELS = os.path.join(MNIST_DIR, "t10k-labels-idx1-ubyte.gz")
 MNIST_COUNT = 1000  # examples in the shared end-to-end run: about 800 train, 100 eval, 100 test
+WAIT_S = 600  # bounds each wait on a real process in a test; never reached when all is well
 # The Google Cloud side of the cloud configs the compile and preflight tests use (nothing is reached).
 CLOUD_BASE = {
     "project": "test-project",
@@ -33,11 +36,11 @@ CLOUD_BASE = {
 LONGEST_FIRST = (
     "test_faults",
     "test_distributed",
-    "test_bad_input",
     "test_preflight_kfp",
     "test_image_folders",
     "test_preflight",
     "test_console",
+    "test_stopped_runs",
 )
 
 
@@ -73,6 +76,19 @@ def mnist_run(tmp_path_factory, mnist_dir):
     assert local_runner.main(flags) == 0
     first_run = history.latest_run(open_store(config.metadata_path), config.pipeline_name)
     return types.SimpleNamespace(root=root, flags=flags, config=config, data_root=config.data_root, first_run=first_run)
+
+
+def wait_for(predicate, process: subprocess.Popen, what: str) -> None:
+    """Polls until ``predicate()`` holds; fails (with the process's stderr, if piped) if ``process`` ends
+    first or WAIT_S pass: a hang fails the test instead of stalling it."""
+    deadline = time.monotonic() + WAIT_S
+    while not predicate():
+        if process.poll() is not None:
+            pytest.fail(f"the run ended before {what}: {process.stderr.read()[-2000:] if process.stderr else ''}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"{WAIT_S} s passed before {what}")
+        time.sleep(0.2)
 
 
 def tree_digest(root: str) -> str:

@@ -7,13 +7,11 @@ exit status 130, and what was running is recorded as stopped.
 
 import json
 import os
-import queue
 import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -184,16 +182,6 @@ def test_the_server_on_a_taken_port_or_an_address_it_cannot_bind_is_one_line(tmp
     assert result.returncode == 1 and "cannot listen on 192.0.2.1:8501" in one_line(result, "serving.server")
 
 
-def test_a_successful_compile_prints_its_own_line_and_nothing_else(tmp_path):
-    config = tmp_path / "cloud.json"
-    config.write_text(json.dumps(CLOUD_BASE))
-    result = command("kubeflow_v2_runner.py", "--cloud-config", str(config), "--output", str(tmp_path / "p.json"))
-    assert result.returncode == 0 and result.stderr == ""
-    assert result.stdout.splitlines() == [
-        f"pipeline digits-convnet: compiled to {tmp_path / 'p.json'} (runtime parameters: data_fingerprint, data_root)"
-    ]
-
-
 # The cloud config -----------------------------------------------------------------------------------------------
 
 
@@ -279,41 +267,3 @@ def test_degenerate_data_stops_the_run_in_one_line_naming_the_split_and_the_coun
     assert gate["state"] == "FAILED" and re.search(named, gate["error"]), gate["error"]
     assert gate["log"] == re.search(r"\(log: (\S+)\)", line).group(1)
     assert run_page.component(data, "Trainer")["state"] == run_page.NOT_RUN
-
-
-def test_a_run_stopped_by_sigterm_is_recorded_as_canceled_and_a_rerun_resumes_from_the_cache(tmp_path):
-    from inspection import history
-    from inspection.store import open_store
-    from pipeline.flags import parse_args
-
-    flags = ["--quick", "--output-root", str(tmp_path)]
-    config = parse_args(flags)
-    prepare.prepare("digits", config.data_root)
-    argv = [sys.executable, "local_runner.py", *flags]
-    with open(tmp_path / "stderr.txt", "w") as stderr:
-        process = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
-    lines: queue.Queue = queue.Queue()  # the console's lines, as they come, read beside the wait
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True)
-    reader.start()
-    seen, deadline = [], time.monotonic() + QUICK_RUN_S
-    while not any(line.strip().startswith("epoch 1:") for line in seen):  # stop the Trainer in its first epoch
-        try:
-            seen.append(lines.get(timeout=1))
-        except queue.Empty:
-            assert time.monotonic() < deadline and process.poll() is None, "".join(seen)
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=QUICK_RUN_S)
-    reader.join(QUICK_RUN_S)
-    out = "".join(seen) + "".join(lines.queue)
-    err = (tmp_path / "stderr.txt").read_text()
-    assert process.returncode == 130 and err.splitlines() == ["local_runner.py: interrupted"], err
-    assert "  Trainer CANCELED in " in out
-    store = open_store(config.metadata_path)
-    stopped = history.latest_run(store, config.pipeline_name)
-    assert stopped.state == "CANCELED" and stopped.states()["Trainer"] == "CANCELED"
-    assert command("local_runner.py", *flags).returncode == 0
-    rerun = history.latest_run(open_store(config.metadata_path), config.pipeline_name)
-    assert {node: rerun.states()[node] for node in ("ImportExampleGen", "Transform", "Tuner")} == dict.fromkeys(
-        ("ImportExampleGen", "Transform", "Tuner"), "CACHED"
-    )
-    assert rerun.state == "COMPLETE" and rerun.states()["Trainer"] == "COMPLETE"
