@@ -82,8 +82,13 @@ def test_make_compile_writes_the_job_for_each_target(tmp_path, target):
         capture_output=True,
         text=True,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    with open(tmp_path / "compiled" / "pipeline.json") as f:
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-3000:]
+    output = tmp_path / "compiled" / "pipeline.json"  # a successful compile prints its own line and nothing else
+    parameters = "data_fingerprint, data_root"
+    assert done.stdout.splitlines() == [
+        f"pipeline digits-convnet: compiled to {output} (runtime parameters: {parameters})"
+    ]
+    with open(output) as f:
         job = json.load(f)
     spec = job.get("pipelineSpec", job)  # Vertex wraps the spec in a job; KFP takes it bare
     assert "Trainer" in spec["root"]["dag"]["tasks"]
