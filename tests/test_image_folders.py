@@ -1,26 +1,32 @@
 """Real image folders (PNG and JPEG, one subfolder per class) through data.prepare and the whole pipeline.
 
-The pipeline runs on Beam's multi-processing DirectRunner, so every Beam-powered component is
-also proven to work with worker processes; the served model names its classes.
+The pipeline runs as the README's TFX CLI path runs it (``tfx pipeline create`` and ``tfx run create``,
+configured through PIPELINE_FLAGS), with SchemaGen as for any new dataset, then ``make schema``. It runs
+on Beam's multi-processing DirectRunner, so every Beam-powered component is also proven to work with
+worker processes; the served model names its classes.
 """
 
 import glob
 import json
 import os
 import re
+import subprocess
+import sys
 import types
 
 import httpx
 import numpy as np
 import pytest
+from google.protobuf import text_format
 from PIL import Image, ImageDraw
+from tensorflow_metadata.proto.v0 import schema_pb2
 
-import local_runner
 from benchmarks.server_process import ServerProcess
 from data import prepare
 from data.layout import CLASSES_FILE, MARKER
 from inspection import history
 from inspection.store import open_store
+from pipeline import config as config_lib
 from pipeline import facts
 from pipeline.flags import parse_args
 from serving import predict as predict_cli
@@ -30,6 +36,8 @@ CLASSES = ("circle", "square", "triangle")
 PER_CLASS = 40
 SHAPE = (16, 16, 3)
 MULTI_PROCESSING = "--beam-args=--direct_running_mode=multi_processing,--direct_num_workers=2"
+TFX = os.path.join(os.path.dirname(sys.executable), "tfx")
+RUNNER = os.path.join(config_lib.PROJECT_ROOT, "local_runner.py")
 
 
 def draw(kind: str, rng: np.random.Generator) -> Image.Image:
@@ -90,35 +98,43 @@ def test_images_become_examples_keyed_by_relative_path_in_the_requested_shape(fo
     assert len(example["image"].bytes_list.value[0]) == 8 * 8 * 1
 
 
+def tfx_cli(root, flags: list, *words: str) -> subprocess.CompletedProcess:
+    """``tfx <words> --engine local`` as the README gives it, the pipeline's flags in PIPELINE_FLAGS."""
+    env = dict(os.environ, PIPELINE_FLAGS=" ".join(flags), LOCAL_HOME=str(root / "tfx-cli-home"))
+    env.pop("TF_USE_LEGACY_KERAS", None)  # the project must choose Keras 3 itself
+    return subprocess.run([TFX, *words, "--engine", "local"], env=env, capture_output=True, text=True, cwd=root)
+
+
 @pytest.fixture(scope="module")
 def trained(folder, tmp_path_factory):
-    """The whole pipeline on the folder's images with no code change (shape and classes come from the data)."""
+    """The whole pipeline on the folder's images through the TFX CLI, with no code change (shape and
+    classes come from the data, the schema from SchemaGen)."""
     root = tmp_path_factory.mktemp("folder-run")
     data_root = str(root / "data")
     prepare.prepare("folder", data_root, folder, image_shape=SHAPE, skip_bad=True)
-    flags = [
-        "--quick",
-        "--output-root",
-        str(root),
-        "--data-root",
-        data_root,
-        "--pipeline-name",
-        "shapes",
-        "--use-schema-gen",
-        MULTI_PROCESSING,
-    ]
-    config = facts.complete(parse_args(flags))  # what the run uses: the shape and classes data.prepare wrote
-    assert local_runner.main(flags) == 0
+    flags = ["--quick", "--data-root", data_root, "--pipeline-name", "shapes", "--use-schema-gen", MULTI_PROCESSING]
+    flags_with_root = [*flags, "--output-root", str(root)]
+    create = tfx_cli(root, flags_with_root, "pipeline", "create", "--pipeline_path", RUNNER)
+    run = tfx_cli(root, flags_with_root, "run", "create", "--pipeline_name", "shapes")
+    config = facts.complete(parse_args(flags_with_root))  # what the run uses: the shape and classes data.prepare wrote
     store = open_store(config.metadata_path)
-    return types.SimpleNamespace(config=config, store=store, run=history.latest_run(store, "shapes"))
+    return types.SimpleNamespace(root=root, flags=flags, config=config, create=create, cli_run=run, store=store)
 
 
-def test_the_pipeline_trains_on_the_folder_with_beams_worker_processes_and_pushes(trained):
-    config, run = trained.config, trained.run
+def test_the_tfx_cli_runs_the_pipeline_on_the_folder_with_beams_worker_processes_and_pushes(trained):
+    assert trained.create.returncode == 0, trained.create.stderr[-3000:]
+    assert 'Pipeline "shapes" created successfully.' in trained.create.stdout
+    assert trained.cli_run.returncode == 0, trained.cli_run.stderr[-3000:]
+    # The CLI passes the runner's console through: component lines and the summary.
+    out = trained.cli_run.stdout
+    assert "  SchemaGen COMPLETE in" in out and "Run " in out and "  pushed         version" in out
+    config = trained.config
     assert (config.image_shape, config.num_classes, config.class_names) == (SHAPE, 3, CLASSES)
-    assert set(run.states().values()) == {"COMPLETE"}
+    (run,) = history.runs(trained.store, "shapes")
+    assert set(run.states().values()) == {"COMPLETE"} and "SchemaGen" in run.states()
     (pushed,) = history.output_artifacts(trained.store, run.run_id, "PushedModel")
     assert pushed.custom_properties["pushed"].int_value == 1
+    assert len(os.listdir(config.serving_dir)) == 1
     (log,) = glob.glob(os.path.join(config.log_dir, "*.log"))
     with open(log) as f:
         text = f.read()
@@ -126,6 +142,19 @@ def test_the_pipeline_trains_on_the_folder_with_beams_worker_processes_and_pushe
     assert "local_job_service: Worker:" in text
     # SchemaGen infers the schema from every split, test included, as docs/data.md says.
     assert re.findall(r"Processing schema from statistics for split (\w+)\.", text) == ["train", "eval", "test"]
+
+
+def test_make_schema_writes_the_inferred_schema_with_the_shape_and_classes_pinned(trained, tmp_path):
+    out = tmp_path / "schema" / "schema.pbtxt"
+    make_schema = ["make", "-s", "-C", config_lib.PROJECT_ROOT, "schema", f"SCHEMA_OUT={out}"]
+    make_schema += [f"OUTPUT_ROOT={trained.root}", f"FLAGS={' '.join(trained.flags)}"]
+    done = subprocess.run(make_schema, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    schema = text_format.Parse(out.read_text(), schema_pb2.Schema())
+    domains = {f.name: (f.int_domain.min, f.int_domain.max) for f in schema.feature if f.HasField("int_domain")}
+    assert domains == {"height": (16, 16), "width": (16, 16), "channels": (3, 3), "label": (0, 2)}
+    assert "image" in {f.name for f in schema.feature}
+    assert facts.schema_facts(str(out)) == (SHAPE, 3)
 
 
 def test_the_served_model_names_its_classes_in_metadata_and_the_predict_cli(trained, tmp_path, capsys):

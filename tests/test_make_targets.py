@@ -3,7 +3,7 @@
 Servers (``tensorboard``, ``serve``, ``notebooks``) are started on a free port, asked something and
 stopped; ``compile`` runs to the end; the benchmark targets, which take minutes to hours, are
 started with ``--help`` so their command lines are checked. ``make run`` and ``make data`` are
-tests/test_console.py's run, ``make ui`` tests/test_ui.py's, ``make schema`` tests/test_tfx_cli.py's,
+tests/test_console.py's run, ``make ui`` tests/test_ui.py's, ``make schema`` tests/test_image_folders.py's,
 ``make preflight`` tests/test_preflight.py's, and ``make test`` is the CI's command.
 """
 
