@@ -30,13 +30,28 @@ CLOUD_BASE = {
 }
 
 
-# The modules whose module-scoped runs take minutes, longest first. Under ``make test`` (pytest-xdist,
-# ``--dist loadfile --no-loadscope-reorder``) modules go to whichever worker is free in this order, so
-# starting with the longest keeps one worker from running the last long module alone.
+# The work units of ``make test`` (pytest-xdist, ``--dist loadfile --no-loadscope-reorder``): each module
+# is one, except that the modules using the session's ``mnist_run`` are one together, so that run is made
+# once, on one worker (pytest_xdist_make_scheduler below; xdist's own ``loadgroup`` does not group under
+# pytest 9.2: pytest-dev/pytest-xdist#1386). Units go to whichever worker is free in collection order, so
+# the longest, named here, come first and no worker runs a long one alone at the end.
+SHARED_RUN = "mnist_run"
+SHARED_RUN_MODULES = (
+    "test_inspect",
+    "test_make_targets",
+    "test_notebooks",
+    "test_pipeline_e2e",
+    "test_rerun_cache_keys",
+    "test_serving",
+    "test_serving_limits",
+    "test_serving_versions",
+    "test_ui",
+)
 LONGEST_FIRST = (
+    SHARED_RUN,
+    "test_preflight_kfp",
     "test_faults",
     "test_distributed",
-    "test_preflight_kfp",
     "test_image_folders",
     "test_preflight",
     "test_console",
@@ -44,10 +59,32 @@ LONGEST_FIRST = (
 )
 
 
+def work_unit(module: str) -> str:
+    """The unit of work a test module belongs to: SHARED_RUN or the module itself."""
+    return SHARED_RUN if module in SHARED_RUN_MODULES else module
+
+
 def pytest_collection_modifyitems(config, items):
-    """Puts the LONGEST_FIRST modules first, in that order; the rest keep their order."""
+    """Checks that SHARED_RUN_MODULES names every module using ``mnist_run``, then puts the LONGEST_FIRST
+    units first; the rest keep their order."""
+    unlisted = {item.module.__name__ for item in items if SHARED_RUN in item.fixturenames} - set(SHARED_RUN_MODULES)
+    if unlisted:
+        raise pytest.UsageError(f"tests/conftest.py: add {', '.join(sorted(unlisted))} to SHARED_RUN_MODULES")
     rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.module.__name__, len(rank)))
+    items.sort(key=lambda item: rank.get(work_unit(item.module.__name__), len(rank)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with the SHARED_RUN_MODULES as one unit."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedRunScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(os.path.splitext(os.path.basename(nodeid.split("::", 1)[0]))[0])
+
+    return SharedRunScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
