@@ -5,6 +5,7 @@ run folder (next to its TensorBoard logs), adds ``examples_per_second`` to the l
 writes, and logs one line. Epochs are numbered from 1, as Keras prints them; a run resumed from a
 backup starts after the last epoch it had finished. ``TrialLog``, mixed into a KerasTuner tuner,
 does the same per trial in ``trials.jsonl`` next to the Tuner's TensorBoard logs.
+``WholeBackupAndRestore`` is Keras' ``BackupAndRestore`` whose backup is never left half written.
 """
 
 import json
@@ -162,6 +163,26 @@ class TrialLog:
         if not any(t.status == keras_tuner.engine.trial.TrialStatus.COMPLETED for t in trials):
             first = failure_cause(trials[0].message) if trials else "no trial ran"
             raise TrialsFailed(f"every Tuner trial failed; the first: {first}")
+
+
+class WholeBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' ``BackupAndRestore``, each backup file written beside the last one and renamed over it.
+
+    Keras writes ``latest.weights.h5`` in place, layer by layer. A run stopped while it writes (SIGTERM
+    and Ctrl-C raise KeyboardInterrupt between two layers; SIGKILL stops it anywhere) left a file
+    holding the first layers only, and every rerun then failed to restore it ("expected 2 variables,
+    but received 0"). The weights go first, then the epoch count: stopped between the two, a rerun
+    repeats one epoch from the newer weights instead of skipping one.
+    """
+
+    def _save_model(self):  # Keras' one writer of the backup (keras/src/callbacks/backup_and_restore.py)
+        os.makedirs(self.backup_dir, exist_ok=True)
+        partial = os.path.join(self.backup_dir, "partial.weights.h5")  # save_weights wants *.weights.h5
+        self.model.save_weights(partial, overwrite=True)
+        os.replace(partial, self._weights_path)
+        with open(self._training_metadata_path + ".partial", "w") as f:
+            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
+        os.replace(self._training_metadata_path + ".partial", self._training_metadata_path)
 
 
 def read_records(log_dir: str, name: str = EPOCHS_FILE) -> list:

@@ -105,7 +105,7 @@ def fit(fn_args: FnArgs, settings: TrainingSettings, hp, tf_transform_output, ba
         ),
     ]
     if backup:
-        callbacks.append(keras.callbacks.BackupAndRestore(backup))
+        callbacks.append(callbacks_lib.WholeBackupAndRestore(backup))
     model.fit(train_set, validation_data=eval_set, epochs=settings.train_epochs, verbose=0, callbacks=callbacks)
     return model
 

@@ -1,0 +1,75 @@
+"""The Trainer's backup (models/callbacks.py ``WholeBackupAndRestore``) survives a run stopped while it is written."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from models.callbacks import WholeBackupAndRestore
+
+
+class StoppedWhileSaved(keras.layers.Layer):
+    """A dense layer whose variables, from its ``stop_at``-th save on, are not written: the run is stopped
+    (KeyboardInterrupt, as SIGTERM and Ctrl-C end a local run) after the layers before it were written."""
+
+    def __init__(self, stop_at: int, **kwargs):
+        super().__init__(**kwargs)
+        self.stop_at, self.saves = stop_at, 0
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 2), initializer="glorot_uniform")
+
+    def call(self, x):
+        return keras.ops.softmax(x @ self.kernel)
+
+    def save_own_variables(self, store):
+        self.saves += 1
+        if self.saves >= self.stop_at:
+            raise KeyboardInterrupt
+        super().save_own_variables(store)
+
+
+class WeightsAtStart(keras.callbacks.Callback):
+    """Keeps the model's weights as training starts (after the backup, listed before it, was restored)."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = self.model.get_weights()
+
+
+class WeightsEachEpoch(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(self.model.get_weights())
+
+
+def model(stop_at: int) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    outputs = StoppedWhileSaved(stop_at)(keras.layers.Dense(3)(inputs))  # the Dense layer is written first
+    built = keras.Model(inputs, outputs)
+    built.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    return built
+
+
+def test_a_backup_stopped_while_written_leaves_the_last_whole_one_which_a_rerun_restores(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 4), dtype=np.float32), rng.integers(0, 2, 32)
+    backup = str(tmp_path / "backup")
+    epochs = WeightsEachEpoch()
+    with pytest.raises(KeyboardInterrupt):  # stopped while the second epoch's backup is written
+        model(stop_at=2).fit(x, y, epochs=3, verbose=0, callbacks=[epochs, WholeBackupAndRestore(backup)])
+    assert len(epochs.weights) == 2
+    with open(os.path.join(backup, "training_metadata.json")) as f:
+        assert json.load(f)["epoch"] == 1
+
+    start = WeightsAtStart()
+    rerun = model(stop_at=1_000).fit(x, y, epochs=3, verbose=0, callbacks=[WholeBackupAndRestore(backup), start])
+    assert rerun.epoch == [1, 2]  # resumed after the first epoch, the last one backed up whole
+    for restored, first_epoch in zip(start.weights, epochs.weights[0], strict=True):
+        np.testing.assert_array_equal(restored, first_epoch)
+    assert not os.path.exists(backup)  # removed once training finished
