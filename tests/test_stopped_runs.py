@@ -52,7 +52,8 @@ def stopped(tmp_path_factory):
     with sqlite3.connect(config.metadata_path) as connection:
         integrity = connection.execute("PRAGMA integrity_check").fetchone()
     runs_when_stopped = history.runs(open_store(config.metadata_path), config.pipeline_name)
-    rerun_status = local_runner.main(flags)
+    with contextlib.redirect_stderr(io.StringIO()) as rerun_err:
+        rerun_status = local_runner.main(flags)
     store = open_store(config.metadata_path)
     return types.SimpleNamespace(
         flags=flags,
@@ -66,6 +67,7 @@ def stopped(tmp_path_factory):
         integrity=integrity,
         runs_when_stopped=runs_when_stopped,
         rerun_status=rerun_status,
+        rerun_err=rerun_err.getvalue(),
         rerun=history.latest_run(store, config.pipeline_name),
         served=tree_digest(config.serving_dir),
     )
@@ -86,7 +88,7 @@ def test_a_run_stopped_by_sigterm_is_recorded_as_canceled_and_a_rerun_resumes_fr
     (run,) = stopped.runs_when_stopped
     assert run.state == "CANCELED" and run.states()["Trainer"] == "CANCELED"
     rerun = stopped.rerun
-    assert stopped.rerun_status == 0 and rerun.run_id != run.run_id
+    assert stopped.rerun_status == 0 and rerun.run_id != run.run_id, stopped.rerun_err
     assert {node: rerun.states()[node] for node in RESUMED} == dict.fromkeys(RESUMED, "CACHED")
     assert rerun.state == "COMPLETE" and rerun.states()["Trainer"] == "COMPLETE"
 
