@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
-from conftest import PROJECT_ROOT, component_settings
+from conftest import PROJECT_ROOT, WAIT_S, component_settings
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tfx.components.trainer.fn_args_utils import FnArgs
@@ -40,7 +40,6 @@ from pipeline.flags import parse_args
 AGREEMENT = 0.9
 EPOCHS = 20
 ACCURACY_GAP = 0.05
-WAIT_S = 600  # bounds each wait on worker processes: a hang fails the test instead of stalling it
 
 
 @pytest.fixture(scope="module")

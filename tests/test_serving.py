@@ -23,6 +23,7 @@ import httpx
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import WAIT_S
 
 from benchmarks.server_process import ServerProcess, copy_broken_version
 from data import format as data_format
@@ -40,7 +41,6 @@ MAX_INSTANCES = 64
 MAX_BATCH_SIZE = 8
 POLL_SECONDS = 0.2
 EXAMPLES_INPUT = "examples"  # serving_default's input name (models/training.py export)
-WAIT_S = 600  # bounds every wait for the server, so that a broken server fails the test instead of hanging it
 
 STATUS = f"/v1/models/{MODEL}"
 PREDICT = f"/v1/models/{MODEL}:predict"
