@@ -176,13 +176,15 @@ class WholeBackupAndRestore(keras.callbacks.BackupAndRestore):
     """
 
     def _save_model(self):  # Keras' one writer of the backup (keras/src/callbacks/backup_and_restore.py)
-        os.makedirs(self.backup_dir, exist_ok=True)
+        # tf.io.gfile, as Keras' own: on Vertex AI the backup is under a gs:// pipeline root, where a
+        # rename is a copy of a whole object, never a half-written one.
+        tf.io.gfile.makedirs(self.backup_dir)
         partial = os.path.join(self.backup_dir, "partial.weights.h5")  # save_weights wants *.weights.h5
         self.model.save_weights(partial, overwrite=True)
-        os.replace(partial, self._weights_path)
-        with open(self._training_metadata_path + ".partial", "w") as f:
-            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
-        os.replace(self._training_metadata_path + ".partial", self._training_metadata_path)
+        tf.io.gfile.rename(partial, self._weights_path, overwrite=True)
+        with tf.io.gfile.GFile(self._training_metadata_path + ".partial", "w") as f:
+            f.write(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+        tf.io.gfile.rename(self._training_metadata_path + ".partial", self._training_metadata_path, overwrite=True)
 
 
 def read_records(log_dir: str, name: str = EPOCHS_FILE) -> list:

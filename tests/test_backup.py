@@ -2,10 +2,12 @@
 
 import json
 import os
+import uuid
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from models.callbacks import WholeBackupAndRestore
 
@@ -56,15 +58,18 @@ def model(stop_at: int) -> keras.Model:
     return built
 
 
-def test_a_backup_stopped_while_written_leaves_the_last_whole_one_which_a_rerun_restores(tmp_path):
+# A local folder, and TensorFlow's in-memory file system standing in for gs:// (the backup lives under
+# the pipeline root, which is a bucket on Vertex AI): every file operation goes through tf.io.gfile.
+@pytest.mark.parametrize("where", ["local", "ram"])
+def test_a_backup_stopped_while_written_leaves_the_last_whole_one_which_a_rerun_restores(tmp_path, where):
     rng = np.random.default_rng(0)
     x, y = rng.random((32, 4), dtype=np.float32), rng.integers(0, 2, 32)
-    backup = str(tmp_path / "backup")
+    backup = str(tmp_path / "backup") if where == "local" else f"ram://backup-{uuid.uuid4().hex}"
     epochs = WeightsEachEpoch()
     with pytest.raises(KeyboardInterrupt):  # stopped while the second epoch's backup is written
         model(stop_at=2).fit(x, y, epochs=3, verbose=0, callbacks=[epochs, WholeBackupAndRestore(backup)])
     assert len(epochs.weights) == 2
-    with open(os.path.join(backup, "training_metadata.json")) as f:
+    with tf.io.gfile.GFile(os.path.join(backup, "training_metadata.json")) as f:
         assert json.load(f)["epoch"] == 1
 
     start = WeightsAtStart()
@@ -72,4 +77,4 @@ def test_a_backup_stopped_while_written_leaves_the_last_whole_one_which_a_rerun_
     assert rerun.epoch == [1, 2]  # resumed after the first epoch, the last one backed up whole
     for restored, first_epoch in zip(start.weights, epochs.weights[0], strict=True):
         np.testing.assert_array_equal(restored, first_epoch)
-    assert not os.path.exists(backup)  # removed once training finished
+    assert not tf.io.gfile.exists(backup)  # removed once training finished
