@@ -8,6 +8,7 @@ the same from run to run. Images are converted to the requested channels (1: gre
 4: RGBA) and resized to the requested height and width.
 """
 
+import hashlib
 import os
 from typing import Iterator, List, Sequence, Tuple
 
@@ -34,13 +35,23 @@ def class_names(src: str) -> List[str]:
 
 
 def image_files(src: str, names: Sequence[str]) -> List[Tuple[str, int]]:
-    """(path relative to ``src``, label) of every non-hidden file below each class folder, sorted."""
+    """(path relative to ``src``, label) of every non-hidden file below each class folder, in ``mixed`` order."""
     found = []
     for label, name in enumerate(names):
         for folder, dirs, files in os.walk(os.path.join(src, name)):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             found += [(os.path.relpath(os.path.join(folder, f), src), label) for f in files if not f.startswith(".")]
-    return sorted(found)
+    return sorted(found, key=mixed)
+
+
+def mixed(file: Tuple[str, int]) -> bytes:
+    """A sort key that interleaves the classes, fixed by the path: a digest of it.
+
+    The records are written in this order and ImportExampleGen keeps the order it reads
+    (pipeline/example_gen.py); a split too large for the input cache is streamed through a shuffle
+    buffer, which cannot mix classes written one after the other.
+    """
+    return hashlib.blake2b(file[0].encode(), digest_size=8).digest()
 
 
 def check_shape(image_shape: Sequence[int]) -> None:

@@ -96,6 +96,9 @@ def test_images_become_examples_keyed_by_relative_path_in_the_requested_shape(fo
     example = keys["triangle/001.png"].features.feature
     assert [example[k].int64_list.value[0] for k in ("height", "width", "channels", "label")] == [8, 8, 1, 2]
     assert len(example["image"].bytes_list.value[0]) == 8 * 8 * 1
+    # Written with the classes interleaved, as ImportExampleGen keeps the order (pipeline/example_gen.py).
+    labels = [e.features.feature["label"].int64_list.value[0] for e in examples]
+    assert len(set(labels[:PER_CLASS])) == len(CLASSES)
 
 
 def tfx_cli(root, flags: list, *words: str) -> subprocess.CompletedProcess:
