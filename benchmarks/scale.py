@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 from benchmarks.common import evaluation
-from benchmarks.scaling import ScaleRun, jittered_mnist, measure, plot
+from benchmarks.scaling import ScaleRun, component_peaks, jittered_mnist, measure, plot
 from cli.parsing import Parser
 from data.output import write_dataset
 from inspection import history
@@ -45,6 +45,7 @@ def run_size(size: int, args, output_root: str, extra: list) -> ScaleRun:
         cold,
         cached,
         {e.node: e.seconds for e in first.executions},
+        component_peaks(cold, first.executions),
         _disk_mb(config.pipeline_root),
         _disk_mb(data_root),
         accuracy,
@@ -67,13 +68,18 @@ def report(runs: list) -> None:
             f"{run.size:>10} {run.cold.wall:>8.1f} {run.cold.peak_mb:>9.0f} {run.artifacts_mb:>14.1f}"
             f" {run.data_mb:>9.1f} {run.cached.wall:>9.1f} {run.accuracy:>9.4f}  {run.runner}"
         )
-    nodes = list(runs[0].components)
+    _per_component(runs, "components", "{:>10.1f} ", "seconds per component")
+    _per_component(runs, "component_peaks", "{:>10.0f} ", "peak MiB of the process tree while each component ran")
+
+
+def _per_component(runs: list, field: str, cell: str, what: str) -> None:
+    """A table of one per-component figure: a row per component, a column per run."""
     print(
         f"\n{'component':32s}" + "".join(f"{run.size:>10}{'*' if run.runner != 'in-process' else ' '}" for run in runs)
     )
-    for node in nodes:
-        print(f"{node:32s}" + "".join(f"{run.components.get(node, 0):>10.1f} " for run in runs))
-    print("(seconds per component; * Beam's multi-processing DirectRunner)")
+    for node in runs[0].components:
+        print(f"{node:32s}" + "".join(cell.format(getattr(run, field).get(node, 0)) for run in runs))
+    print(f"({what}; * Beam's multi-processing DirectRunner)")
 
 
 def build_parser() -> Parser:

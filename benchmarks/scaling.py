@@ -17,10 +17,12 @@ MAX_SHIFT, MAX_DEGREES, MAX_ZOOM = 2.0, 10.0, 0.1
 
 
 class Measured(NamedTuple):
-    """One pipeline process: wall seconds and the peak resident memory of it and its children."""
+    """One pipeline process: wall seconds, the peak resident memory of it and its children, and every sample
+    of that memory as (epoch seconds, MiB)."""
 
     wall: float
     peak_mb: float
+    samples: tuple = ()
 
 
 class ScaleRun(NamedTuple):
@@ -30,6 +32,7 @@ class ScaleRun(NamedTuple):
     cold: Measured
     cached: Measured
     components: dict
+    component_peaks: dict
     artifacts_mb: float
     data_mb: float
     accuracy: float
@@ -61,18 +64,33 @@ def measure(pipeline_args: list) -> Measured:
     """Runs the local pipeline in a new process; returns its wall time and its process tree's peak memory."""
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "local_runner", *pipeline_args])
-    peak = [0]
-    sampler = threading.Thread(target=_sample, args=(process.pid, peak), daemon=True)
+    samples = []
+    sampler = threading.Thread(target=_sample, args=(process.pid, samples), daemon=True)
     sampler.start()
     if process.wait() != 0:
         raise RuntimeError(f"the pipeline failed (exit {process.returncode}): {pipeline_args}")
     wall = time.perf_counter() - started
     sampler.join()
-    return Measured(wall, peak[0] / 2**20)
+    return Measured(wall, max((mib for _, mib in samples), default=0.0), tuple(samples))
 
 
-def _sample(pid: int, peak: list) -> None:
-    """Until ``pid`` exits: the sum of its and its descendants' resident memory, the highest seen in ``peak[0]``."""
+def component_peaks(measured: Measured, executions: list) -> dict:
+    """{node: the highest process-tree memory sampled while it ran, MiB} for MLMD's ``executions`` of the run.
+
+    The components run one after another in the runner's process, so a component's figure also
+    holds what earlier ones left in the heap; the rise over the previous component shows its own part.
+    """
+    peaks = {}
+    for execution in executions:
+        start, end = execution.start_ms / 1000, execution.end_ms / 1000
+        during = [mib for at, mib in measured.samples if start <= at <= end]
+        before = [mib for at, mib in measured.samples if at < start][-1:]  # a component shorter than a sample
+        peaks[execution.node] = max(during or before or [0.0])
+    return peaks
+
+
+def _sample(pid: int, samples: list) -> None:
+    """Until ``pid`` exits: appends (epoch seconds, MiB) of its and its descendants' summed resident memory."""
     try:
         root = psutil.Process(pid)
         while root.is_running() and root.status() != psutil.STATUS_ZOMBIE:
@@ -83,7 +101,7 @@ def _sample(pid: int, peak: list) -> None:
                     total += process.memory_info().rss
                 except psutil.Error:
                     pass  # a worker that just exited
-            peak[0] = max(peak[0], total)
+            samples.append((time.time(), total / 2**20))
             time.sleep(SAMPLE_SECONDS)
     except psutil.Error:
         return
