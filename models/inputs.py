@@ -83,11 +83,11 @@ def content_ordered(file_patterns, feature_spec: dict, limit: int = 0) -> tf.dat
     """A split's (image bytes, label) pairs in an order fixed by their content, not by the files: its first
     ``limit`` (0: all) in that order.
 
-    ImportExampleGen writes a split in a new order every run (TFX always runs Beam's Reshuffle), and
-    the order decides which examples a ``limit`` keeps and what the seeded shuffle yields: two runs
-    on the same data would train on different subsets in different orders. Ordering by a digest of
-    the parsed content (a record's serialized bytes may differ) keeps similar images apart, and only
-    ``limit`` examples are ever held when there is one.
+    The files' order is whatever ImportExampleGen's Beam bundles made of the data's files (TFX's
+    own executor even shuffled every run), and the order decides which examples a ``limit`` keeps
+    and what the seeded shuffle yields: two runs could train on different subsets in different
+    orders. Ordering by a digest of the parsed content (a record's serialized bytes may differ)
+    keeps similar images apart, and only ``limit`` examples are ever held when there is one.
     """
     records = tf.data.TFRecordDataset(_files(file_patterns), compression_type="GZIP")
 
