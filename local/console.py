@@ -4,7 +4,8 @@
 TensorFlow's C++ logger, Beam, Python warnings and child processes too) at a log file for the
 run, and keeps the terminal for the lines a person follows: one when each component starts and
 one when it ends (COMPLETE, CACHED or FAILED, and its duration), one per Tuner trial and per
-Trainer epoch (the ``models.progress`` logger), and the summary. With ``verbose`` everything is
+Trainer epoch, at most about fifteen of those (the ``models.progress`` logger;
+``models.callbacks.EpochRecorder``), and the summary. With ``verbose`` everything is
 shown live as well as logged. It reads TFX's own log lines (``Component X is running.``,
 ``A cached execution N is used.``, ``Component X is finished.``; tfx/orchestration/local and
 portable/launcher.py) to know where the run is.

@@ -22,6 +22,8 @@ from models import features
 # Trials and epochs, one line each: a local run shows this logger's records on the terminal (local/console.py).
 PROGRESS = logging.getLogger("models.progress")
 
+# At most this many epoch lines on a local run's terminal; the log and epochs.jsonl keep every epoch.
+CONSOLE_EPOCHS = 15
 EPOCHS_FILE = "epochs.jsonl"
 TRIALS_FILE = "trials.jsonl"
 
@@ -70,7 +72,7 @@ def learning_rate(optimizer) -> float:
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Times each epoch and records it; ``log_dir`` empty keeps the record in the logs only.
+    """Times each epoch and records it (``EpochRecorder``); ``log_dir`` empty keeps the record in the logs only.
 
     ``progress`` shows the line on a local run's terminal (the Trainer's epochs); the Tuner's trial
     epochs go to the log only, the terminal having one line per trial.
@@ -82,6 +84,9 @@ class EpochLog(keras.callbacks.Callback):
         self.path = epochs_path(log_dir)
         self.logger = PROGRESS if progress else logging.getLogger(__name__)
         self.start, self.steps = 0.0, 0
+
+    def on_train_begin(self, logs=None):
+        self.recorder = EpochRecorder(self.params["epochs"], self.path, self.logger)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start, self.steps = time.perf_counter(), 0
@@ -102,16 +107,49 @@ class EpochLog(keras.callbacks.Callback):
             "learning_rate": learning_rate(self.model.optimizer),
             "seconds": seconds,
         }
-        record_epoch(record, self.path, self.logger)
+        self.recorder.record(record)
+
+    def on_train_end(self, logs=None):
+        self.recorder.finish()
 
 
-def record_epoch(record: dict, path: str = "", logger: logging.Logger = PROGRESS) -> None:
-    """Logs one epoch's line and appends its record to ``path`` (the epochs.jsonl file; empty: log only)."""
-    record = {key: None if value is None else float(value) for key, value in record.items()}
-    record["epoch"] = int(record["epoch"])
-    logger.info("%s", describe_epoch(record))
-    if path:
-        _append(path, record)
+class EpochRecorder:
+    """Records each finished epoch of ``total``: a line in the log and its record in ``path`` (epochs.jsonl; empty:
+    the log only).
+
+    On ``PROGRESS`` (a local run's terminal) it shows at most about CONSOLE_EPOCHS of them, every
+    k-th and the last, so a long schedule still fits one screen; the log has every line. ``finish``
+    shows the last epoch when training stopped early on one that was not shown.
+    """
+
+    def __init__(self, total: int, path: str = "", logger: logging.Logger = PROGRESS):
+        self.total, self.path, self.logger = total, path, logger
+        self.unshown = ""
+
+    def record(self, record: dict) -> None:
+        """Logs one epoch's line (on the terminal or in the log only) and appends its record to ``path``."""
+        record = {key: None if value is None else float(value) for key, value in record.items()}
+        record["epoch"] = int(record["epoch"])
+        line = describe_epoch(record)
+        if shown_epoch(record["epoch"], self.total) or self.logger is not PROGRESS:
+            self.logger.info("%s", line)
+            self.unshown = ""
+        else:
+            logging.getLogger(__name__).info("%s", line)
+            self.unshown = line
+        if self.path:
+            _append(self.path, record)
+
+    def finish(self) -> None:
+        """Shows the last epoch's line if it was not shown."""
+        if self.unshown:
+            self.logger.info("%s", self.unshown)
+            self.unshown = ""
+
+
+def shown_epoch(epoch: int, total: int) -> bool:
+    """Whether the terminal shows epoch ``epoch`` (from 1) of ``total``: each k-th (k fits CONSOLE_EPOCHS), the last."""
+    return epoch % max(1, -(-total // CONSOLE_EPOCHS)) == 0 or epoch == total
 
 
 def _append(path: str, record: dict) -> None:

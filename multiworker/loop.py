@@ -158,12 +158,13 @@ class SyncTraining:
         """The epochs: train, evaluate globally, record (the chief), back up (every worker), stop early together."""
         writer = tf.summary.create_file_writer(self.log_dir) if self.cluster.is_chief else None
         best, waited = -1.0, 0
+        if self.cluster.is_chief:
+            recorder = callbacks.EpochRecorder(self.settings.train_epochs, callbacks.epochs_path(self.log_dir))
+        else:
+            recorder = callbacks.EpochRecorder(self.settings.train_epochs, logger=logging.getLogger(__name__))
         for epoch in range(int(self.done.numpy()), self.settings.train_epochs):
             record = self.epoch(epoch)
-            if self.cluster.is_chief:
-                callbacks.record_epoch(record, callbacks.epochs_path(self.log_dir))
-            else:
-                callbacks.record_epoch(record, logger=logging.getLogger(__name__))
+            recorder.record(record)
             if writer is not None:
                 with writer.as_default(step=epoch):
                     for name in ("loss", "eval_accuracy", "examples_per_second", "learning_rate"):
@@ -174,6 +175,7 @@ class SyncTraining:
             best, waited = (accuracy, 0) if accuracy > best else (best, waited + 1)
             if waited >= self.settings.early_stopping_patience:  # the same global accuracy on every worker
                 break
+        recorder.finish()
         if writer is not None:
             writer.close()  # its last events are on disk before the process ends without teardown
         shutil.rmtree(self.manager.directory, ignore_errors=True)  # finished: nothing to resume

@@ -20,7 +20,7 @@ def test_presets_hold_their_shape_classes_schema_and_budget_and_paths_follow_the
     digits = config_lib.get_config("digits", output_root=str(tmp_path))
     mnist = config_lib.get_config("mnist", output_root=str(tmp_path))
     folder = config_lib.get_config("folder", output_root=str(tmp_path))
-    assert (digits.image_shape, digits.num_classes, digits.train_epochs) == ((8, 8, 1), 10, 20)
+    assert (digits.image_shape, digits.num_classes, digits.train_epochs) == ((8, 8, 1), 10, 30)
     assert (mnist.image_shape, mnist.num_classes, mnist.train_epochs) == ((28, 28, 1), 10, 7)
     assert (folder.image_shape, folder.use_schema_gen, folder.train_epochs) == ((), True, 10)
     assert digits.data_root == str(tmp_path / "data" / "digits")

@@ -12,7 +12,7 @@ from conftest import PROJECT_ROOT
 from data import prepare
 from inspection import history, results
 from inspection.store import open_store
-from models.callbacks import describe_epoch, read_records
+from models.callbacks import CONSOLE_EPOCHS, describe_epoch, read_records, shown_epoch
 from models.features import ACCURACY
 from pipeline.flags import parse_args
 
@@ -54,8 +54,16 @@ def test_the_console_names_every_component_with_its_state_and_time_and_fits_one_
         assert any(re.fullmatch(rf"  {execution.node} {execution.state} in \d+\.\d s", line) for line in lines)
     assert sum(line.lstrip().startswith("trial ") for line in lines) == default_run.config.tuner_max_trials
     (model_run,) = history.output_artifacts(default_run.store, run.run_id, "ModelRun")
-    epochs = [describe_epoch(record) for record in read_records(model_run.uri)]
-    assert [line.strip() for line in lines if line.lstrip().startswith("epoch ")] == epochs and epochs
+    records = read_records(model_run.uri)
+    assert len(records) > CONSOLE_EPOCHS  # the digits preset trains up to 30 epochs: more than the terminal shows
+    # Each k-th epoch and the last one run; the log file keeps every epoch's line.
+    shown = [r for r in records if shown_epoch(r["epoch"], default_run.config.train_epochs) or r is records[-1]]
+    assert [line.strip() for line in lines if line.lstrip().startswith("epoch ")] == [describe_epoch(r) for r in shown]
+    assert len(shown) <= CONSOLE_EPOCHS + 1
+    log_path = re.search(r"; log (\S+)\)$", lines[0]).group(1)
+    with open(log_path) as f:
+        logged = f.read()
+    assert all(describe_epoch(record) in logged for record in records)
     assert len(lines) <= ONE_SCREEN and cold.stderr == ""
     assert not [line for line in lines if CPP_LOG.match(line) or NOISE.search(line)]
 
