@@ -16,7 +16,7 @@ DEFAULTS = {
     "dense_units": ("DISCRETE", [64, 128, 256], 128),
     "dropout": ("DOUBLE", (0.1, 0.5, "LINEAR"), 0.2),
     # The peak of the one-cycle schedule (models/model.py).
-    "learning_rate": ("DOUBLE", (2e-3, 1e-2, "LOG"), 8e-3),
+    "learning_rate": ("DOUBLE", (2e-3, 1e-2, "LOG"), 6e-3),
 }
 
 
