@@ -210,8 +210,23 @@ class WholeBackupAndRestore(keras.callbacks.BackupAndRestore):
     and Ctrl-C raise KeyboardInterrupt between two layers; SIGKILL stops it anywhere) left a file
     holding the first layers only, and every rerun then failed to restore it ("expected 2 variables,
     but received 0"). The weights go first, then the epoch count: stopped between the two, a rerun
-    repeats one epoch from the newer weights instead of skipping one.
+    repeats one epoch from the newer weights instead of skipping one. When training ends the epoch
+    count is removed first, so a stop while the folder is deleted never leaves a count without its
+    weights. ``double_checkpoint`` (Keras' ``.bkp`` copies) is refused: this writer makes none.
     """
+
+    def __init__(self, backup_dir: str, **kwargs):
+        if kwargs.get("double_checkpoint"):
+            raise ValueError("WholeBackupAndRestore keeps no .bkp copies: its backup is never half written")
+        super().__init__(backup_dir, **kwargs)
+
+    def on_train_end(self, logs=None):
+        # Keras removes the folder in one rmtree, its files in no set order (on gs:// one request
+        # each): stopped after the weights went, the count left behind would make a rerun skip its
+        # epochs on fresh weights. Without the count a rerun trains every epoch again.
+        if self.delete_checkpoint and tf.io.gfile.exists(self._training_metadata_path):
+            tf.io.gfile.remove(self._training_metadata_path)
+        super().on_train_end(logs)
 
     def _save_model(self):  # Keras' one writer of the backup (keras/src/callbacks/backup_and_restore.py)
         # tf.io.gfile, as Keras' own: on Vertex AI the backup is under a gs:// pipeline root, where a

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras.src.callbacks import backup_and_restore
 
 from models.callbacks import WholeBackupAndRestore
 
@@ -41,6 +42,8 @@ class WeightsAtStart(keras.callbacks.Callback):
 
 
 class WeightsEachEpoch(keras.callbacks.Callback):
+    """Keeps the model's weights at the end of every epoch."""
+
     def __init__(self):
         super().__init__()
         self.weights = []
@@ -50,6 +53,7 @@ class WeightsEachEpoch(keras.callbacks.Callback):
 
 
 def model(stop_at: int) -> keras.Model:
+    """A Dense layer and a ``StoppedWhileSaved`` one, compiled, with the same starting weights every time."""
     keras.utils.set_random_seed(0)
     inputs = keras.Input((4,))
     outputs = StoppedWhileSaved(stop_at)(keras.layers.Dense(3)(inputs))  # the Dense layer is written first
@@ -78,3 +82,24 @@ def test_a_backup_stopped_while_written_leaves_the_last_whole_one_which_a_rerun_
     for restored, first_epoch in zip(start.weights, epochs.weights[0], strict=True):
         np.testing.assert_array_equal(restored, first_epoch)
     assert not tf.io.gfile.exists(backup)  # removed once training finished
+
+
+def test_a_run_stopped_while_the_finished_backup_is_deleted_trains_every_epoch_again(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 4), dtype=np.float32), rng.integers(0, 2, 32)
+    backup = str(tmp_path / "backup")
+
+    def stopped(path):  # SIGTERM while Keras deletes the finished run's folder, before any file went
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(backup_and_restore.file_utils, "rmtree", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        model(stop_at=1_000).fit(x, y, epochs=2, verbose=0, callbacks=[WholeBackupAndRestore(backup)])
+    monkeypatch.undo()
+    rerun = model(stop_at=1_000).fit(x, y, epochs=2, verbose=0, callbacks=[WholeBackupAndRestore(backup)])
+    assert rerun.epoch == [0, 1]  # with Keras' own order the count survives and the rerun trains no epoch
+
+
+def test_keras_double_checkpoint_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"no \.bkp copies"):
+        WholeBackupAndRestore(str(tmp_path / "backup"), double_checkpoint=True)
