@@ -191,7 +191,7 @@ def training_stage(config: PipelineConfig, data: DataStage, factory: ComponentFa
         preprocessing_fn=PREPROCESSING_FN,
         splits_config=tfx.proto.SplitsConfig(analyze=[TRAIN], transform=[TRAIN, EVAL]),
         custom_config=transform_settings(config).to_custom_config(),
-        disable_statistics=True,
+        disable_statistics=True,  # StatisticsGen has the raw splits'; nothing reads the transformed ones' (BUILD_NOTES)
     )
     transform.add_upstream_node(data.gate)  # no data-flow edge: the gate only has to pass first
     training_inputs = dict(

@@ -2,7 +2,7 @@
 
 Every command refuses what it cannot do before it writes anything, with one line
 ``<command>: error: <what>``; nothing already good is lost; a kill or Ctrl-C ends in one line and
-exit status 130, and what was running is recorded as stopped.
+exit status 130 (a run stopped by SIGTERM, recorded as stopped, is in test_stopped_runs.py).
 """
 
 import json

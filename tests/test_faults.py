@@ -62,13 +62,12 @@ def start(flags) -> subprocess.Popen:
 
 
 def backed_up(progress_pattern: str) -> int:
-    """Epochs the Trainer's BackupAndRestore has saved (0 before its first)."""
+    """Epochs the Trainer's backup has saved (0 before its first); its count is renamed into place whole."""
     found = glob.glob(progress_pattern)
     if not found:
         return 0
     with open(found[0]) as f:
-        text = f.read()
-    return json.loads(text)["epoch"] if text.strip() else 0  # read while being written: not yet
+        return json.load(f)["epoch"]
 
 
 def store_of(config):

@@ -42,6 +42,8 @@ def stopped(tmp_path_factory):
     wait_for(lambda: os.path.isfile(lock) and open(lock).read().strip() == str(run.pid), run, "it took the lock")
     with contextlib.redirect_stderr(io.StringIO()) as refusal:
         refused = local_runner.main(flags)
+    with open(lock) as f:
+        holder_after_refusal = f.read().strip()
 
     def in_training() -> bool:
         return any(line.strip().startswith("epoch 1:") for line in console.read_text().splitlines())
@@ -64,6 +66,7 @@ def stopped(tmp_path_factory):
         stderr=stderr.read_text(),
         refused=refused,
         refusal=refusal.getvalue(),
+        holder_after_refusal=holder_after_refusal,
         integrity=integrity,
         runs_when_stopped=runs_when_stopped,
         rerun_status=rerun_status,
@@ -77,6 +80,8 @@ def test_a_second_run_while_one_holds_the_lock_is_refused_in_one_line_and_record
     assert stopped.refused == 1
     (line,) = stopped.refusal.strip().splitlines()
     assert f"another run of {stopped.config.pipeline_name} (pid {stopped.pid})" in line and "Traceback" not in line
+    # The holder keeps its lock and goes on (the fixture waits for its Trainer's first epoch).
+    assert stopped.holder_after_refusal == str(stopped.pid)
     assert stopped.integrity == ("ok",)
     (only,) = stopped.runs_when_stopped  # the stopped run alone: the refused one wrote nothing to the store
     assert only.states()["ImportExampleGen"] == "COMPLETE"
