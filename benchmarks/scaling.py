@@ -17,12 +17,16 @@ MAX_SHIFT, MAX_DEGREES, MAX_ZOOM = 2.0, 10.0, 0.1
 
 
 class Measured(NamedTuple):
-    """One pipeline process: wall seconds, the peak resident memory of it and its children, and every sample
-    of that memory as (epoch seconds, MiB)."""
+    """One pipeline process: wall seconds, and every sample of the resident memory of it and its children as
+    (epoch seconds, MiB)."""
 
     wall: float
-    peak_mb: float
-    samples: tuple = ()
+    samples: tuple
+
+    @property
+    def peak_mb(self) -> float:
+        """The highest sample."""
+        return max((mib for _, mib in self.samples), default=0.0)
 
 
 class ScaleRun(NamedTuple):
@@ -71,7 +75,7 @@ def measure(pipeline_args: list) -> Measured:
         raise RuntimeError(f"the pipeline failed (exit {process.returncode}): {pipeline_args}")
     wall = time.perf_counter() - started
     sampler.join()
-    return Measured(wall, max((mib for _, mib in samples), default=0.0), tuple(samples))
+    return Measured(wall, tuple(samples))
 
 
 def component_peaks(measured: Measured, executions: list) -> dict:

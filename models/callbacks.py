@@ -131,12 +131,9 @@ class EpochRecorder:
         record = {key: None if value is None else float(value) for key, value in record.items()}
         record["epoch"] = int(record["epoch"])
         line = describe_epoch(record)
-        if shown_epoch(record["epoch"], self.total) or self.logger is not PROGRESS:
-            self.logger.info("%s", line)
-            self.unshown = ""
-        else:
-            logging.getLogger(__name__).info("%s", line)
-            self.unshown = line
+        shown = self.logger is not PROGRESS or shown_epoch(record["epoch"], self.total)
+        (self.logger if shown else logging.getLogger(__name__)).info("%s", line)
+        self.unshown = "" if shown else line
         if self.path:
             _append(self.path, record)
 

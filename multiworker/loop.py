@@ -158,10 +158,12 @@ class SyncTraining:
         """The epochs: train, evaluate globally, record (the chief), back up (every worker), stop early together."""
         writer = tf.summary.create_file_writer(self.log_dir) if self.cluster.is_chief else None
         best, waited = -1.0, 0
-        if self.cluster.is_chief:
-            recorder = callbacks.EpochRecorder(self.settings.train_epochs, callbacks.epochs_path(self.log_dir))
-        else:
-            recorder = callbacks.EpochRecorder(self.settings.train_epochs, logger=logging.getLogger(__name__))
+        chief = self.cluster.is_chief
+        recorder = callbacks.EpochRecorder(
+            self.settings.train_epochs,
+            callbacks.epochs_path(self.log_dir) if chief else "",
+            callbacks.PROGRESS if chief else logging.getLogger(__name__),
+        )
         for epoch in range(int(self.done.numpy()), self.settings.train_epochs):
             record = self.epoch(epoch)
             recorder.record(record)
