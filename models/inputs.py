@@ -27,6 +27,8 @@ SHUFFLE_BUFFER = 10_000
 SHIFT_FRACTION = 0.08
 RECORD_OVERHEAD_BYTES = 16  # a cached example beyond its pixels: the label and tensor bookkeeping
 log = logging.getLogger(__name__)
+EVAL_OPTIONS = tf.data.Options()
+EVAL_OPTIONS.autotune.enabled = False
 
 
 def _files(file_patterns) -> list:
@@ -143,7 +145,9 @@ def dataset(
         decode_only = data.map(
             lambda images, labels: (decode_images(images, image_shape), labels), num_parallel_calls=tf.data.AUTOTUNE
         )
-        return decode_only.prefetch(tf.data.AUTOTUNE)
+        # Keras makes a new eval iterator for every evaluation while the train iterator lives; with
+        # both autotuned, each new one waited about a second for tf.data's autotuning.
+        return decode_only.prefetch(tf.data.AUTOTUNE).with_options(EVAL_OPTIONS)
     # One seed pair per batch, a new stream every epoch, the same streams every run.
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
@@ -154,18 +158,21 @@ def dataset(
     return tf.data.Dataset.zip(data, seeds).map(decode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def datasets(
+def fit_inputs(
     fn_args,
     tf_transform_output: tft.TFTransformOutput,
     settings: TrainingSettings | TuningSettings,
     train_examples: int,
     replicas: int = 1,
     train_limit: int = 0,
-):
-    """The (train, eval) datasets for a Tuner or single-worker Trainer run, batched for ``replicas`` devices.
+) -> dict:
+    """``model.fit``'s input arguments for a Tuner or single-worker Trainer run, batched for ``replicas`` devices:
+    the train and eval datasets and the steps that make one pass over the train split.
 
     ``train_examples`` is how many train examples they read (``count_examples``, at most ``train_limit``),
-    counted once by the caller, which needs the number too.
+    counted once by the caller. The train split is repeated, with its steps per epoch, so it keeps one
+    iterator for the whole fit: without the count Keras makes a new one every epoch while the last
+    one is alive, and tf.data's autotuning held each new one about a second (BUILD_NOTES.md, "Speed").
     """
     budget, shape = settings.input_cache_mb, settings.image_shape
     train_cache = fits_in_cache(train_examples, shape, budget, "train split")
@@ -176,9 +183,11 @@ def datasets(
         batch_size=devices.global_batch_size(settings.batch_size, replicas),
         seed=settings.seed,
     )
-    train = dataset(fn_args.train_files, train=True, limit=train_limit, cache=train_cache, **common)
-    evaluation = dataset(fn_args.eval_files, train=False, cache=eval_cache, **common)
-    return train, evaluation
+    return {
+        "x": dataset(fn_args.train_files, train=True, limit=train_limit, cache=train_cache, repeat=True, **common),
+        "validation_data": dataset(fn_args.eval_files, train=False, cache=eval_cache, **common),
+        "steps_per_epoch": steps_per_epoch(train_examples, settings, replicas),
+    }
 
 
 def steps_per_epoch(examples: int, settings: TrainingSettings | TuningSettings, replicas: int = 1) -> int:

@@ -88,8 +88,8 @@ def fit(fn_args: FnArgs, settings: TrainingSettings, hp, tf_transform_output, ba
     strategy = devices.strategy(devices.visible_gpus())
     replicas = strategy.num_replicas_in_sync
     examples = inputs.count_examples(fn_args.train_files)
-    train_set, eval_set = inputs.datasets(fn_args, tf_transform_output, settings, examples, replicas)
-    total_steps = inputs.steps_per_epoch(examples, settings, replicas) * settings.train_epochs
+    fit_inputs = inputs.fit_inputs(fn_args, tf_transform_output, settings, examples, replicas)
+    total_steps = fit_inputs["steps_per_epoch"] * settings.train_epochs
     logging.info("Training on %d examples with %s on %d replica(s)", examples, json.dumps(hp.values), replicas)
     with strategy.scope():
         model = model_lib.build_model(hp, settings.image_shape, settings.num_classes, total_steps)
@@ -106,7 +106,7 @@ def fit(fn_args: FnArgs, settings: TrainingSettings, hp, tf_transform_output, ba
     ]
     if backup:
         callbacks.append(callbacks_lib.WholeBackupAndRestore(backup))
-    model.fit(train_set, validation_data=eval_set, epochs=settings.train_epochs, verbose=0, callbacks=callbacks)
+    model.fit(**fit_inputs, epochs=settings.train_epochs, verbose=0, callbacks=callbacks)
     return model
 
 

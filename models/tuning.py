@@ -123,10 +123,8 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     examples = inputs.count_examples(fn_args.train_files)
     if settings.tuner_examples:
         examples = min(examples, settings.tuner_examples)
-    train_set, eval_set = inputs.datasets(
-        fn_args, tf_transform_output, settings, examples, replicas, train_limit=examples
-    )
-    total_steps = inputs.steps_per_epoch(examples, settings, replicas) * settings.tuner_epochs
+    fit_inputs = inputs.fit_inputs(fn_args, tf_transform_output, settings, examples, replicas, train_limit=examples)
+    total_steps = fit_inputs["steps_per_epoch"] * settings.tuner_epochs
     tuner = make_tuner(settings, fn_args.working_dir, strategy, total_steps)
     log_dir = ""
     if settings.tensorboard_dir:
@@ -139,5 +137,5 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     ]
     if log_dir:
         fit_callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir))
-    fit_kwargs = {"x": train_set, "validation_data": eval_set, "epochs": settings.tuner_epochs, "verbose": 0}
+    fit_kwargs = {**fit_inputs, "epochs": settings.tuner_epochs, "verbose": 0}
     return TunerFnResult(tuner=tuner, fit_kwargs={**fit_kwargs, "callbacks": fit_callbacks})

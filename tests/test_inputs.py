@@ -1,5 +1,7 @@
 """The Tuner's and Trainer's input: cached only within its memory budget, the same examples either way."""
 
+import types
+
 import numpy as np
 import tensorflow as tf
 
@@ -62,3 +64,24 @@ def test_a_cached_training_split_gives_the_same_batches_and_shifts_whatever_the_
     assert sum(len(labels) for _, labels in first[0]) == 30
     # Each epoch draws new shifts and a new order.
     assert not all(np.array_equal(a[0], b[0]) for a, b in zip(first[0], first[1], strict=True))
+
+
+def test_fit_inputs_pass_over_the_train_split_once_per_epoch_from_one_iterator(tmp_path):
+    spec = write_transformed(tmp_path / "train.gz", 50)
+    write_transformed(tmp_path / "eval.gz", 20)
+    fn_args = types.SimpleNamespace(train_files=[str(tmp_path / "train.gz")], eval_files=[str(tmp_path / "eval.gz")])
+    transform_output = types.SimpleNamespace(transformed_feature_spec=lambda: spec)
+    settings = types.SimpleNamespace(input_cache_mb=1, image_shape=(4, 4, 1), batch_size=8, seed=3)
+    fit = inputs.fit_inputs(fn_args, transform_output, settings, train_examples=50)
+    assert fit["steps_per_epoch"] == 7  # the last batch holds 2
+    iterator = iter(fit["x"])
+    epochs = [[next(iterator) for _ in range(fit["steps_per_epoch"])] for _ in range(2)]
+    for epoch in epochs:  # each pass of the one iterator is one epoch: every example once
+        assert [len(labels) for _, labels in epoch] == [8] * 6 + [2]
+        # Every pixel of example i is i, so a shifted image's brightest pixel still names it.
+        names = np.concatenate([np.round(images.numpy().max(axis=(1, 2, 3)) * 255) for images, _ in epoch])
+        assert sorted(names) == list(range(50))
+    assert not np.array_equal(epochs[0][0][1], epochs[1][0][1])  # reshuffled
+    assert sum(len(labels) for _, labels in fit["validation_data"]) == 20
+    # The eval split gets a new iterator every evaluation: not autotuned, it starts at once.
+    assert fit["validation_data"].options().autotune.enabled is False
