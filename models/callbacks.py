@@ -8,6 +8,7 @@ does the same per trial in ``trials.jsonl`` next to the Tuner's TensorBoard logs
 ``WholeBackupAndRestore`` is Keras' ``BackupAndRestore`` whose backup is never left half written.
 """
 
+import gc
 import json
 import logging
 import os
@@ -189,11 +190,16 @@ class TrialLog:
 
     def search(self, *fit_args, **fit_kwargs):
         """KerasTuner's search, ending with ``TrialsFailed`` (the first trial's cause) when no trial completed."""
+        # KerasTuner collects garbage twice before every trial; frozen, the objects alive now (in a
+        # local run, every earlier component's) are not scanned each time (BUILD_NOTES.md, "Speed").
+        gc.freeze()
         try:
             super().search(*fit_args, **fit_kwargs)
         except RuntimeError as err:
             if "consecutive failures" not in str(err):
                 raise
+        finally:
+            gc.unfreeze()
         trials = [self.oracle.trials[trial_id] for trial_id in self.oracle.end_order]
         if not any(t.status == keras_tuner.engine.trial.TrialStatus.COMPLETED for t in trials):
             first = failure_cause(trials[0].message) if trials else "no trial ran"

@@ -1,5 +1,6 @@
 """Tuning modes, search-space and fixed-value files, and device selection, without a pipeline run."""
 
+import gc
 import json
 import types
 
@@ -153,13 +154,14 @@ def tuning_model(shape):
     return model_lib.build_model(tuning.search_space(), shape, num_classes=10, total_steps=10)
 
 
-def flaky_search(tmp_path, failing_calls) -> tuning.RandomSearch:
-    """The project's random search on 8x8 inputs; its hypermodel raises on the trials numbered in ``failing_calls``."""
+def flaky_search(tmp_path, failing_calls) -> tuple:
+    """The project's random search on 8x8 inputs, whose hypermodel raises on the trials numbered in ``failing_calls``,
+    and the list its trials' builds fill with ``gc.get_freeze_count()``."""
     calls = []  # one per trial's build: KerasTuner's own build, when it reads the search space, is not one
 
     def hypermodel(hp):
         if searching:
-            calls.append(1)
+            calls.append(gc.get_freeze_count())
             if len(calls) in failing_calls:
                 raise ValueError(f"no model for call {len(calls)}")
         return model_lib.build_model(hp, (8, 8, 1), 10, total_steps=2)
@@ -171,7 +173,7 @@ def flaky_search(tmp_path, failing_calls) -> tuning.RandomSearch:
     )
     search = tuning.RandomSearch(oracle=oracle, hypermodel=hypermodel, directory=str(tmp_path), overwrite=True)
     searching = True
-    return search
+    return search, calls
 
 
 def fit_kwargs() -> dict:
@@ -182,17 +184,21 @@ def fit_kwargs() -> dict:
 
 def test_a_failed_trial_is_reported_with_its_cause_and_the_search_goes_on(tmp_path, caplog):
     caplog.set_level("INFO", logger=callbacks.PROGRESS.name)
-    search = flaky_search(tmp_path, failing_calls={2})
+    search, frozen = flaky_search(tmp_path, failing_calls={2})
     search.search(**fit_kwargs())
     lines = [record.getMessage() for record in caplog.records if record.name == callbacks.PROGRESS.name]
     assert len(lines) == 3 and lines[1].startswith("trial 2/3: FAILED after ")
     assert "ValueError: no model for call 2" in lines[1]
     assert lines[0].startswith("trial 1/3: score ") and lines[2].startswith("trial 3/3: score ")
     assert search.get_best_hyperparameters(1)
+    # Every trial ran with the objects alive before the search frozen, and none stay frozen after it.
+    assert len(frozen) == 3 and all(count > 0 for count in frozen)
+    assert gc.get_freeze_count() == 0
 
 
 def test_when_every_trial_fails_the_search_ends_with_the_first_cause_in_one_line(tmp_path):
-    search = flaky_search(tmp_path, failing_calls={1, 2, 3})
+    search, _ = flaky_search(tmp_path, failing_calls={1, 2, 3})
     with pytest.raises(callbacks.TrialsFailed) as raised:
         search.search(**fit_kwargs())
     assert str(raised.value) == "every Tuner trial failed; the first: ValueError: no model for call 1"
+    assert gc.get_freeze_count() == 0
