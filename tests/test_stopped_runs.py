@@ -1,5 +1,5 @@
 """One quick digits run, stopped and started again as a user's runs are: a second run tried while it
-holds the lock, SIGTERM in the Trainer's first epoch, the same command again, then a worse model.
+holds the lock, SIGTERM in the Trainer's first epochs, the same command again, then a worse model.
 
 The run is a process of its own, as a user or a scheduler starts it; what follows it runs in this process.
 """
@@ -28,11 +28,13 @@ RESUMED = ("ImportExampleGen", "Transform", "Tuner")  # what the stopped run fin
 
 @pytest.fixture(scope="module")
 def stopped(tmp_path_factory):
-    """The quick digits pipeline (tuning on) in its own process: while it holds the lock the same command
-    is run here and refused; SIGTERM stops it in the Trainer's first epoch; the same command then completes it.
+    """The quick digits pipeline (tuning on, 30 epochs) in its own process: while it holds the lock the same command
+    is run here and refused; SIGTERM stops it in the Trainer's first epochs; the same command then completes it.
     """
     root = tmp_path_factory.mktemp("stopped")
-    flags = ["--quick", "--output-root", str(root)]
+    # Quick, but with the digits preset's 30 epochs: a quick Trainer's 5 epochs of 0.2 s left the signal
+    # too short a window to land in the Trainer after its first epoch line.
+    flags = ["--quick", "--train-epochs", "30", "--output-root", str(root)]
     config = parse_args(flags)
     prepare.prepare("digits", config.data_root)
     console, stderr = root / "console.txt", root / "stderr.txt"
@@ -45,10 +47,10 @@ def stopped(tmp_path_factory):
     with open(lock) as f:
         holder_after_refusal = f.read().strip()
 
-    def in_training() -> bool:
-        return any(line.strip().startswith("epoch 1:") for line in console.read_text().splitlines())
+    def in_training() -> bool:  # the console shows every second epoch of 30
+        return any(line.strip().startswith("epoch ") for line in console.read_text().splitlines())
 
-    wait_for(in_training, run, "the Trainer's first epoch")
+    wait_for(in_training, run, "the Trainer's first epoch line")
     run.send_signal(signal.SIGTERM)
     run.wait(timeout=WAIT_S)
     with sqlite3.connect(config.metadata_path) as connection:
@@ -80,7 +82,7 @@ def test_a_second_run_while_one_holds_the_lock_is_refused_in_one_line_and_record
     assert stopped.refused == 1
     (line,) = stopped.refusal.strip().splitlines()
     assert f"another run of {stopped.config.pipeline_name} (pid {stopped.pid})" in line and "Traceback" not in line
-    # The holder keeps its lock and goes on (the fixture waits for its Trainer's first epoch).
+    # The holder keeps its lock and goes on (the fixture waits for its Trainer's first epoch line).
     assert stopped.holder_after_refusal == str(stopped.pid)
     assert stopped.integrity == ("ok",)
     (only,) = stopped.runs_when_stopped  # the stopped run alone: the refused one wrote nothing to the store
