@@ -75,8 +75,9 @@ def store_of(config):
 
 
 def test_a_run_killed_during_training_resumes_after_its_last_epoch_on_rerun(tmp_path, digits_root):
-    # Enough epochs that the run is still training when its third backup is seen, and no early stop.
-    epochs = 15
+    # Enough epochs that the run is still training when its third backup is seen (a digits epoch is
+    # about 0.15 s), and no early stop.
+    epochs = 40
     flags = flags_for(tmp_path, digits_root, "--train-epochs", str(epochs), "--early-stopping-patience", str(epochs))
     config = parse_args(flags)
     backups = os.path.join(config.pipeline_root, "Trainer", "backup", "*", "*")
