@@ -27,8 +27,12 @@ SHUFFLE_BUFFER = 10_000
 SHIFT_FRACTION = 0.08
 RECORD_OVERHEAD_BYTES = 16  # a cached example beyond its pixels: the label and tensor bookkeeping
 log = logging.getLogger(__name__)
-EVAL_OPTIONS = tf.data.Options()
-EVAL_OPTIONS.autotune.enabled = False
+# tf.data's autotuning is off for these datasets; their AUTOTUNE parallel calls stay at tf.data's
+# default, the runner's threads (at most 16). With it on, a new iterator made while another autotuned
+# one lived waited about a second, and deleting one at the end of a fit waited out the autotuner's
+# sleep: 7-9 s after seven MNIST epochs, in three fits of four (BUILD_NOTES.md, "Speed").
+NOT_AUTOTUNED = tf.data.Options()
+NOT_AUTOTUNED.autotune.enabled = False
 
 
 def _files(file_patterns) -> list:
@@ -145,9 +149,7 @@ def dataset(
         decode_only = data.map(
             lambda images, labels: (decode_images(images, image_shape), labels), num_parallel_calls=tf.data.AUTOTUNE
         )
-        # Keras makes a new eval iterator for every evaluation while the train iterator lives; with
-        # both autotuned, each new one waited about a second for tf.data's autotuning.
-        return decode_only.prefetch(tf.data.AUTOTUNE).with_options(EVAL_OPTIONS)
+        return decode_only.prefetch(tf.data.AUTOTUNE).with_options(NOT_AUTOTUNED)
     # One seed pair per batch, a new stream every epoch, the same streams every run.
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
@@ -155,7 +157,8 @@ def dataset(
         images, labels = batch
         return shift_batch(decode_images(images, image_shape), seed_pair), labels
 
-    return tf.data.Dataset.zip(data, seeds).map(decode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    shifted = tf.data.Dataset.zip(data, seeds).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    return shifted.prefetch(tf.data.AUTOTUNE).with_options(NOT_AUTOTUNED)
 
 
 def fit_inputs(
@@ -171,8 +174,7 @@ def fit_inputs(
 
     ``train_examples`` is how many train examples they read (``count_examples``, at most ``train_limit``),
     counted once by the caller. The train split is repeated, with its steps per epoch, so it keeps one
-    iterator for the whole fit: without the count Keras makes a new one every epoch while the last
-    one is alive, and tf.data's autotuning held each new one about a second (BUILD_NOTES.md, "Speed").
+    iterator for the whole fit: without the count Keras makes a new one every epoch.
     """
     budget, shape = settings.input_cache_mb, settings.image_shape
     train_cache = fits_in_cache(train_examples, shape, budget, "train split")

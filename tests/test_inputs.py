@@ -83,5 +83,6 @@ def test_fit_inputs_pass_over_the_train_split_once_per_epoch_from_one_iterator(t
         assert sorted(names) == list(range(50))
     assert not np.array_equal(epochs[0][0][1], epochs[1][0][1])  # reshuffled
     assert sum(len(labels) for _, labels in fit["validation_data"]) == 20
-    # The eval split gets a new iterator every evaluation: not autotuned, it starts at once.
+    # Not autotuned: a new iterator starts at once and a finished one is deleted at once.
+    assert fit["x"].options().autotune.enabled is False
     assert fit["validation_data"].options().autotune.enabled is False
