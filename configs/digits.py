@@ -2,8 +2,8 @@
 
     make run                                        # = python local_runner.py --preset digits
 
-Expected on the project's 2-core machine: about 38 s of pipeline time, test accuracy about 0.98
-on the 170 test digits (0.9824 for seeds 1, 2 and 3; docs/benchmarks.md has the dated figures).
+Expected on the project's 2-core machine: about 28 s of pipeline time, test accuracy about 0.98
+on the 170 test digits (median 0.9824 over seeds 1, 2 and 3; docs/benchmarks.md has the dated figures).
 """
 
 import os

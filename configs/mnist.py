@@ -3,7 +3,7 @@
     python -m data.prepare mnist outputs/data/mnist --source ../shared/datasets/mnist-10k
     python local_runner.py --preset mnist           # make bench runs it cold and cached
 
-Expected on the project's 2-core machine: about 50 s cold, test accuracy 0.99 on 989 test images
+Expected on the project's 2-core machine: about 41 s cold, test accuracy 0.99 on 989 test images
 (docs/benchmarks.md has the dated figures).
 """
 
