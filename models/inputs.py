@@ -27,10 +27,11 @@ SHUFFLE_BUFFER = 10_000
 SHIFT_FRACTION = 0.08
 RECORD_OVERHEAD_BYTES = 16  # a cached example beyond its pixels: the label and tensor bookkeeping
 log = logging.getLogger(__name__)
-# tf.data's autotuning is off for these datasets; their AUTOTUNE parallel calls stay at tf.data's
-# default, the runner's threads (at most 16). With it on, a new iterator made while another autotuned
-# one lived waited about a second, and deleting one at the end of a fit waited out the autotuner's
-# sleep: 7-9 s after seven MNIST epochs, in three fits of four (BUILD_NOTES.md, "Speed").
+# tf.data's autotuning is off for a split held in memory, where reading costs nothing to tune; its
+# AUTOTUNE parallel calls stay at tf.data's default, the runner's threads (at most 16). With it on, a
+# new iterator made while another autotuned one lived waited about a second, and deleting one at the
+# end of a fit waited out the autotuner's sleep: 7-9 s after seven MNIST epochs, in three fits of
+# four. A split streamed from disk keeps it: without it a 1M epoch streamed 12% slower (BUILD_NOTES.md).
 NOT_AUTOTUNED = tf.data.Options()
 NOT_AUTOTUNED.autotune.enabled = False
 
@@ -149,7 +150,7 @@ def dataset(
         decode_only = data.map(
             lambda images, labels: (decode_images(images, image_shape), labels), num_parallel_calls=tf.data.AUTOTUNE
         )
-        return decode_only.prefetch(tf.data.AUTOTUNE).with_options(NOT_AUTOTUNED)
+        return _tuned(decode_only.prefetch(tf.data.AUTOTUNE), cache)
     # One seed pair per batch, a new stream every epoch, the same streams every run.
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
@@ -158,7 +159,12 @@ def dataset(
         return shift_batch(decode_images(images, image_shape), seed_pair), labels
 
     shifted = tf.data.Dataset.zip(data, seeds).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-    return shifted.prefetch(tf.data.AUTOTUNE).with_options(NOT_AUTOTUNED)
+    return _tuned(shifted.prefetch(tf.data.AUTOTUNE), cache)
+
+
+def _tuned(data: tf.data.Dataset, in_memory: bool) -> tf.data.Dataset:
+    """``data`` not autotuned when its split is held in memory (``NOT_AUTOTUNED``), autotuned when streamed."""
+    return data.with_options(NOT_AUTOTUNED) if in_memory else data
 
 
 def fit_inputs(

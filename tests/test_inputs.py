@@ -83,6 +83,10 @@ def test_fit_inputs_pass_over_the_train_split_once_per_epoch_from_one_iterator(t
         assert sorted(names) == list(range(50))
     assert not np.array_equal(epochs[0][0][1], epochs[1][0][1])  # reshuffled
     assert sum(len(labels) for _, labels in fit["validation_data"]) == 20
-    # Not autotuned: a new iterator starts at once and a finished one is deleted at once.
+    # Held in memory, not autotuned: a new iterator starts at once and a finished one is deleted at once.
     assert fit["x"].options().autotune.enabled is False
     assert fit["validation_data"].options().autotune.enabled is False
+    settings.input_cache_mb = 0  # streamed from disk: autotuned
+    streamed = inputs.fit_inputs(fn_args, transform_output, settings, train_examples=50)
+    assert streamed["x"].options().autotune.enabled is not False
+    assert streamed["validation_data"].options().autotune.enabled is not False
