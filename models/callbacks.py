@@ -191,7 +191,7 @@ class TrialLog:
     def search(self, *fit_args, **fit_kwargs):
         """KerasTuner's search, ending with ``TrialsFailed`` (the first trial's cause) when no trial completed."""
         # KerasTuner collects garbage twice before every trial; frozen, the objects alive now (in a
-        # local run, every earlier component's) are not scanned each time (BUILD_NOTES.md, "Speed").
+        # local run, every earlier component's) are not scanned each time (BUILD_NOTES.md, "Training recipe and speed").
         gc.freeze()
         try:
             super().search(*fit_args, **fit_kwargs)

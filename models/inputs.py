@@ -150,7 +150,7 @@ def dataset(
         decode_only = data.map(
             lambda images, labels: (decode_images(images, image_shape), labels), num_parallel_calls=tf.data.AUTOTUNE
         )
-        return _tuned(decode_only.prefetch(tf.data.AUTOTUNE), cache)
+        return _prefetched(decode_only, cache)
     # One seed pair per batch, a new stream every epoch, the same streams every run.
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
@@ -159,11 +159,12 @@ def dataset(
         return shift_batch(decode_images(images, image_shape), seed_pair), labels
 
     shifted = tf.data.Dataset.zip(data, seeds).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-    return _tuned(shifted.prefetch(tf.data.AUTOTUNE), cache)
+    return _prefetched(shifted, cache)
 
 
-def _tuned(data: tf.data.Dataset, in_memory: bool) -> tf.data.Dataset:
-    """``data`` not autotuned when its split is held in memory (``NOT_AUTOTUNED``), autotuned when streamed."""
+def _prefetched(data: tf.data.Dataset, in_memory: bool) -> tf.data.Dataset:
+    """``data`` prefetched; not autotuned when its split is in memory (``NOT_AUTOTUNED``), autotuned when streamed."""
+    data = data.prefetch(tf.data.AUTOTUNE)
     return data.with_options(NOT_AUTOTUNED) if in_memory else data
 
 
